@@ -1,0 +1,3 @@
+from poche_api.cli import main
+
+main()

@@ -1,0 +1,157 @@
+"""The application factory and its lifespan: every client is created here, none at import time."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, TypedDict
+
+import httpx
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.middleware.gzip import GZipMiddleware
+
+from poche_api import __version__, jobs
+from poche_api.config import Settings
+from poche_api.db import create_engine, create_sessionmaker, plain_url
+from poche_api.demo import seed_demo
+from poche_api.embedded import start_embedded_postgres
+from poche_api.errors import install_error_handlers
+from poche_api.kit.pagination import CursorCodec
+from poche_api.middleware import BodyGuardMiddleware, RequestContextMiddleware
+from poche_api.migrate import upgrade_async
+from poche_api.redis import create_redis
+from poche_api.routers import admin_jobs, communes, health
+from poche_api.simulators import mount_simulators
+from poche_api.territory.service import TerritoryService
+
+logger = logging.getLogger(__name__)
+API_PREFIX = "/v1"
+MAX_MULTIPART_BYTES = 25 * 1024 * 1024
+
+
+class State(TypedDict):
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    redis: Redis
+    http: httpx.AsyncClient
+    territory: TerritoryService
+    cursor_codec: CursorCodec
+
+
+async def resolve_database_url(settings: Settings) -> tuple[str, Any]:
+    """The configured URL, or the embedded cluster's (started if needed) and its handle."""
+    if settings.database_url is not None:
+        return settings.database_url, None
+    return await asyncio.to_thread(start_embedded_postgres, settings.data_dir)
+
+
+@contextlib.asynccontextmanager
+async def _worker_in_process(resources: jobs.WorkerResources) -> AsyncIterator[None]:
+    shutdown = asyncio.Event()
+    task = asyncio.create_task(jobs.run_worker(resources, shutdown=shutdown))
+    try:
+        yield
+    finally:
+        shutdown.set()
+        try:
+            await asyncio.wait_for(task, timeout=15)
+        except (TimeoutError, asyncio.CancelledError):
+            task.cancel()
+        except Exception:
+            logger.exception("in-process worker stopped with an error")
+
+
+def _lifespan(settings: Settings) -> Any:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[State]:
+        database_url, embedded_handle = await resolve_database_url(settings)
+        if settings.migrate_when_serving:
+            await upgrade_async(database_url)
+        engine = create_engine(database_url, pool_size=settings.db_pool_size)
+        sessionmaker = create_sessionmaker(engine)
+        redis = create_redis(settings.redis_url)
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.http_timeout_seconds, connect=5.0),
+            headers={"User-Agent": f"poche-api/{__version__}"},
+            follow_redirects=False,
+        )
+        state = State(
+            settings=settings,
+            engine=engine,
+            sessionmaker=sessionmaker,
+            redis=redis,
+            http=http,
+            territory=TerritoryService(sessionmaker),
+            cursor_codec=CursorCodec(settings.secret_key.get_secret_value().encode()),
+        )
+        try:
+            if settings.seed_demo:
+                seeded = await seed_demo(engine)
+                logger.info("demo data seeded", extra={"seeders": seeded})
+            async with contextlib.AsyncExitStack() as stack:
+                if settings.run_worker_in_process:
+                    resources = jobs.WorkerResources(
+                        settings=settings,
+                        sessionmaker=sessionmaker,
+                        redis=redis,
+                        http=http,
+                        database_url=plain_url(database_url),
+                    )
+                    await stack.enter_async_context(_worker_in_process(resources))
+                yield state
+        finally:
+            await http.aclose()
+            await redis.aclose()
+            await engine.dispose()
+            del embedded_handle  # the embedded cluster outlives us, kept in data_dir
+
+    return lifespan
+
+
+def create_app(settings: Settings) -> FastAPI:
+    app = FastAPI(
+        title="poche-api",
+        version=__version__,
+        summary="Backend of « Ma Métropole dans ma poche », Métropole Rouen Normandie",
+        description=(
+            "Transport, waste, water, incident reports, Wi-Fi hotspots and alerts for the "
+            "citizen app of Métropole Rouen Normandie. Errors are RFC 9457 problem details; "
+            "French by default, English with `Accept-Language: en`."
+        ),
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=_lifespan(settings),
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    for router in (communes.router, admin_jobs.router):
+        app.include_router(router, prefix=API_PREFIX)
+    mounted = mount_simulators(app, settings)
+    if mounted:
+        logger.info("simulators mounted", extra={"simulators": mounted})
+
+    # Outermost last: request context sees every answer, gzip compresses what leaves.
+    app.add_middleware(
+        BodyGuardMiddleware,
+        max_json_bytes=settings.max_body_bytes,
+        max_multipart_bytes=MAX_MULTIPART_BYTES,
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-None-Match",
+                           "If-Match", "Accept-Language", "X-Request-ID"],
+            expose_headers=["ETag", "RateLimit", "RateLimit-Policy", "Retry-After",
+                            "X-Request-ID", "Idempotent-Replayed"],
+            max_age=600,
+        )
+    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
+    app.add_middleware(RequestContextMiddleware)
+    return app

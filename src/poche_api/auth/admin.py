@@ -1,0 +1,34 @@
+"""Admin access.
+
+Until staff sign-in (OIDC, roles) lands, operators authenticate with one bearer token from
+``POCHE_ADMIN_TOKEN``; without it every admin route answers 401.
+"""
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from poche_api.config import Settings
+from poche_api.errors import Forbidden, Unauthorized
+
+_bearer = HTTPBearer(auto_error=False, description="Operator token (POCHE_ADMIN_TOKEN)")
+
+
+def _require_admin(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    settings: Settings = request.state.settings
+    challenge = {"WWW-Authenticate": 'Bearer realm="poche-api"'}
+    if credentials is None:
+        raise Unauthorized(("Jeton requis.", "A bearer token is required."), headers=challenge)
+    expected = settings.admin_token.get_secret_value() if settings.admin_token else None
+    if expected is None or not hmac.compare_digest(
+        credentials.credentials.encode(), expected.encode()
+    ):
+        raise Forbidden(("Jeton refusé.", "Token refused."))
+
+
+Admin = Annotated[None, Depends(_require_admin)]

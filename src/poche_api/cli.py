@@ -1,0 +1,191 @@
+"""The ``poche-api`` command: serve | worker | demo | db upgrade | import communes | openapi export."""
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from poche_api.config import Settings
+
+cli = typer.Typer(help="poche-api: backend of « Ma Métropole dans ma poche ».", no_args_is_help=True)
+db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
+import_cli = typer.Typer(help="Reference data imports.", no_args_is_help=True)
+openapi_cli = typer.Typer(help="The published OpenAPI document.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+cli.add_typer(import_cli, name="import")
+cli.add_typer(openapi_cli, name="openapi")
+
+DEFAULT_OPENAPI = Path("openapi/openapi.json")
+
+
+def _settings() -> Settings:
+    from poche_api.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    return settings
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (POCHE_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (POCHE_PORT)")] = None,
+) -> None:
+    """Run the API. With no POCHE_DATABASE_URL/POCHE_REDIS_URL: the embedded default."""
+    import uvicorn
+
+    from poche_api.app import create_app
+
+    settings = _settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        proxy_headers=True,
+        access_log=False,
+        log_config=None,
+        server_header=False,
+    )
+
+
+@cli.command()
+def demo() -> None:
+    """Seed the Rouen demo data into the configured database (idempotent)."""
+    from poche_api.app import resolve_database_url
+    from poche_api.db import create_engine
+    from poche_api.demo import seed_demo
+    from poche_api.migrate import upgrade_async
+
+    settings = _settings()
+
+    async def run() -> list[str]:
+        url, _handle = await resolve_database_url(settings)
+        await upgrade_async(url)
+        engine = create_engine(url, pool_size=1)
+        try:
+            return await seed_demo(engine)
+        finally:
+            await engine.dispose()
+
+    typer.echo(f"seeded: {', '.join(asyncio.run(run()))}")
+
+
+@cli.command()
+def worker() -> None:
+    """Run durable jobs and cluster-wide schedules until SIGTERM/SIGINT."""
+    import httpx
+
+    from poche_api import __version__, jobs
+    from poche_api.app import resolve_database_url
+    from poche_api.db import create_engine, create_sessionmaker, plain_url
+    from poche_api.redis import create_redis
+
+    settings = _settings()
+
+    async def run() -> None:
+        url, _handle = await resolve_database_url(settings)
+        engine = create_engine(url, pool_size=settings.db_pool_size)
+        redis = create_redis(settings.redis_url)
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.http_timeout_seconds, connect=5.0),
+            headers={"User-Agent": f"poche-api/{__version__}"},
+        )
+        shutdown = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, shutdown.set)
+        try:
+            await jobs.run_worker(
+                jobs.WorkerResources(
+                    settings=settings,
+                    sessionmaker=create_sessionmaker(engine),
+                    redis=redis,
+                    http=http,
+                    database_url=plain_url(url),
+                ),
+                shutdown=shutdown,
+            )
+        finally:
+            await http.aclose()
+            await redis.aclose()
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from poche_api.app import resolve_database_url
+    from poche_api.migrate import upgrade_async
+
+    settings = _settings()
+
+    async def run() -> None:
+        url, _handle = await resolve_database_url(settings)
+        await upgrade_async(url, revision)
+
+    asyncio.run(run())
+    typer.echo(f"database at {revision}")
+
+
+@import_cli.command("communes")
+def import_communes_command(
+    source: Annotated[
+        Path | None, typer.Argument(help="GeoJSON file (default: the bundled copy)")
+    ] = None,
+) -> None:
+    """Load or refresh the Métropole's communes (upsert by INSEE code)."""
+    from poche_api.app import resolve_database_url
+    from poche_api.db import create_engine
+    from poche_api.territory.loader import import_communes
+
+    settings = _settings()
+
+    async def run() -> int:
+        url, _handle = await resolve_database_url(settings)
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with engine.begin() as connection:
+                return await import_communes(connection, source)
+        finally:
+            await engine.dispose()
+
+    typer.echo(f"{asyncio.run(run())} communes imported")
+
+
+def generate_openapi() -> str:
+    from poche_api.app import create_app
+
+    settings = Settings(env="test", database_url="postgresql://unused/unused", redis_url="redis://unused")
+    document = create_app(settings).openapi()
+    return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+@openapi_cli.command("export")
+def openapi_export(
+    output: Annotated[Path, typer.Option(help="Where to write")] = DEFAULT_OPENAPI,
+    check: Annotated[bool, typer.Option(help="Fail if the file differs instead of writing")] = False,
+) -> None:
+    """Write the OpenAPI document generated from the app."""
+    generated = generate_openapi()
+    if check:
+        if not output.exists() or output.read_text(encoding="utf-8") != generated:
+            typer.echo(f"{output} is out of date: run `poche-api openapi export`", err=True)
+            raise typer.Exit(1)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(generated, encoding="utf-8")
+    typer.echo(f"wrote {output}")
+
+
+def main() -> None:
+    cli(prog_name="poche-api")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

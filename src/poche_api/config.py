@@ -1,0 +1,128 @@
+"""Settings: one class, read from ``POCHE_*`` environment variables."""
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEMO_SECRET = "demo-secret-change-me"  # noqa: S105 - the marker production refuses
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class InsecureProductionConfig(ValueError):
+    """A production process was configured with a demo-only part."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="POCHE_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
+
+    env: Environment = Field(Environment.development, description="development, test or production")
+    database_url: str | None = Field(
+        None, description="PostgreSQL URL; empty starts the embedded cluster in data_dir"
+    )
+    redis_url: str | None = Field(None, description="Redis URL; empty uses in-process fakeredis")
+    data_dir: Path = Field(Path("var"), description="Embedded PostgreSQL data and local files")
+    secret_key: SecretStr = Field(
+        SecretStr(DEMO_SECRET), description="Signs cursors and tokens; must be set in production"
+    )
+    admin_token: SecretStr | None = Field(
+        None, description="Bearer token for /v1/admin until staff sign-in lands; unset disables"
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = Field("http://127.0.0.1:8000", description="Base URL seen by clients")
+    cors_origins: list[str] = Field(default_factory=list, description="CORS allow-list")
+    max_body_bytes: int = Field(1_048_576, description="Largest JSON request body accepted")
+    db_pool_size: int = 10
+    embedded_worker: bool | None = Field(
+        None, description="Run jobs inside `serve`; defaults to true only on the embedded database"
+    )
+    job_max_attempts: int = Field(5, description="Attempts before a job is dead-lettered")
+    job_retry_base_seconds: float = 2.0
+    job_retry_max_seconds: float = 600.0
+    job_heartbeat_seconds: float = Field(
+        30.0, description="A job whose worker stops beating for this long runs again"
+    )
+    rate_limit_default: int = Field(300, description="Requests per minute per client")
+    idempotency_ttl_hours: int = 24
+    simulators_enabled: bool | None = Field(
+        None, description="Serve partner simulators under /_sim; defaults to true outside production"
+    )
+    demo_seed: bool | None = Field(
+        None, description="Seed Rouen demo data on start; defaults to true on the embedded database"
+    )
+    demo_identities_enabled: bool = Field(
+        False, description="Allow demo identities at the identity provider simulator"
+    )
+    migrate_on_start: bool | None = Field(
+        None, description="Apply migrations when serving; defaults to true on the embedded database"
+    )
+    http_timeout_seconds: float = Field(10.0, description="Default timeout for partner calls")
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def run_worker_in_process(self) -> bool:
+        if self.embedded_worker is not None:
+            return self.embedded_worker
+        return self.embedded_database
+
+    @property
+    def simulators_on(self) -> bool:
+        if self.simulators_enabled is not None:
+            return self.simulators_enabled
+        return self.env is not Environment.production
+
+    @property
+    def migrate_when_serving(self) -> bool:
+        if self.migrate_on_start is not None:
+            return self.migrate_on_start
+        return self.embedded_database
+
+    @property
+    def seed_demo(self) -> bool:
+        if self.demo_seed is not None:
+            return self.demo_seed
+        return self.embedded_database
+
+    @model_validator(mode="after")
+    def _refuse_demo_parts_in_production(self) -> Self:
+        if self.env is not Environment.production:
+            return self
+        problems = []
+        secret = self.secret_key.get_secret_value()
+        if secret == DEMO_SECRET or len(secret) < 32:
+            problems.append("POCHE_SECRET_KEY must be a real secret of at least 32 characters")
+        admin = self.admin_token.get_secret_value() if self.admin_token else None
+        if admin is not None and len(admin) < 32:
+            problems.append("POCHE_ADMIN_TOKEN must be at least 32 characters")
+        if self.simulators_enabled:
+            problems.append("simulators cannot be enabled in production")
+        if self.demo_identities_enabled:
+            problems.append("demo identities cannot be enabled in production")
+        if self.demo_seed:
+            problems.append("demo data cannot be seeded in production")
+        if self.database_url is None:
+            problems.append("POCHE_DATABASE_URL is required in production")
+        if self.redis_url is None:
+            problems.append("POCHE_REDIS_URL is required in production")
+        if problems:
+            raise InsecureProductionConfig("; ".join(problems))
+        return self

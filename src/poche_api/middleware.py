@@ -1,0 +1,158 @@
+"""Pure ASGI middlewares for the cross-cutting HTTP conventions.
+
+Pure ASGI (not BaseHTTPMiddleware) keeps them cheap and streaming-safe.
+"""
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from poche_api import metrics
+from poche_api.errors import problem_response
+from poche_api.kit.i18n import negotiate_language
+from poche_api.kit.ratelimit import STATE_KEY
+
+logger = logging.getLogger("poche_api.access")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+_JSON_TYPES = ("application/json", "application/merge-patch+json")
+_MULTIPART = "multipart/form-data"
+
+
+class RequestContextMiddleware:
+    """Request id (echoed or generated), access log, metrics and RateLimit headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = Headers(scope=scope).get("x-request-id", "")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_context(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = request_id
+                for name, value in scope.get("state", {}).get(STATE_KEY, {}).items():
+                    headers[name] = value
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_context)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "<unmatched>"
+            metrics.observe_request(scope["method"], template, status, elapsed)
+            logger.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "route": template,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+class BodyGuardMiddleware:
+    """415 for bodies that are not JSON (or multipart where allowed), 413 past the size cap.
+
+    The cap is enforced on the declared Content-Length and again on the bytes actually read,
+    so a chunked upload cannot slip past it.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_json_bytes: int, max_multipart_bytes: int) -> None:
+        self.app = app
+        self.max_json_bytes = max_json_bytes
+        self.max_multipart_bytes = max_multipart_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        lang = negotiate_language(headers.get("accept-language"))
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        declared = headers.get("content-length")
+        has_body = (declared not in (None, "0")) or "transfer-encoding" in headers
+        if has_body and content_type not in (*_JSON_TYPES, _MULTIPART):
+            detail = (
+                "Envoyez du JSON (application/json)."
+                if lang == "fr"
+                else "Send JSON (application/json)."
+            )
+            await problem_response(415, lang=lang, detail=detail, instance=scope["path"])(
+                scope, receive, send
+            )
+            return
+        limit = self.max_multipart_bytes if content_type == _MULTIPART else self.max_json_bytes
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._too_large(scope, receive, send, limit, lang)
+            return
+        await self._run_counting(scope, receive, send, limit, lang)
+
+    async def _too_large(
+        self, scope: Scope, receive: Receive, send: Send, limit: int, lang: str
+    ) -> None:
+        detail = (
+            f"Le corps dépasse {limit} octets." if lang == "fr" else f"Body exceeds {limit} bytes."
+        )
+        response = problem_response(
+            413, lang=lang, detail=detail, instance=scope["path"], extensions={"max_bytes": limit}
+        )
+        await response(scope, receive, send)
+
+    async def _run_counting(
+        self, scope: Scope, receive: Receive, send: Send, limit: int, lang: str
+    ) -> None:
+        received = 0
+        response_started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLarge:
+            if response_started:
+                raise
+            await self._too_large(scope, receive, send, limit, lang)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def scope_state(scope: Scope) -> dict[str, Any]:
+    state: dict[str, Any] = scope.setdefault("state", {})
+    return state

@@ -1,0 +1,6 @@
+"""ORM models, one module per aggregate, re-exported here so domains never import each other."""
+
+from poche_api.models.commune import Commune
+from poche_api.models.idempotency import IdempotencyKey
+
+__all__ = ["Commune", "IdempotencyKey"]

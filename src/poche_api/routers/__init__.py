@@ -1,0 +1,1 @@
+"""Thin HTTP modules: parse, authorise, call a service, return a schema."""

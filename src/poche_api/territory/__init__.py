@@ -1,0 +1,1 @@
+"""The Métropole's territory: its 71 communes and the point → commune lookup."""
