@@ -26,7 +26,8 @@ TIMESTAMPTZ = postgresql.TIMESTAMP(timezone=True)
 def _raw_execute(sql: str) -> None:
     """Run a multi-statement script through asyncpg's simple protocol, in this transaction."""
     connection = op.get_bind().connection.driver_connection
-    assert connection is not None
+    if connection is None:
+        raise RuntimeError("migrations need a live asyncpg connection")
     await_only(connection.execute(sql))
 
 

@@ -146,10 +146,23 @@ def create_app(settings: Settings) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-None-Match",
-                           "If-Match", "Accept-Language", "X-Request-ID"],
-            expose_headers=["ETag", "RateLimit", "RateLimit-Policy", "Retry-After",
-                            "X-Request-ID", "Idempotent-Replayed"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "If-None-Match",
+                "If-Match",
+                "Accept-Language",
+                "X-Request-ID",
+            ],
+            expose_headers=[
+                "ETag",
+                "RateLimit",
+                "RateLimit-Policy",
+                "Retry-After",
+                "X-Request-ID",
+                "Idempotent-Replayed",
+            ],
             max_age=600,
         )
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)

@@ -3,7 +3,6 @@
 import asyncio
 import json
 import signal
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +10,9 @@ import typer
 
 from poche_api.config import Settings
 
-cli = typer.Typer(help="poche-api: backend of « Ma Métropole dans ma poche ».", no_args_is_help=True)
+cli = typer.Typer(
+    help="poche-api: backend of « Ma Métropole dans ma poche ».", no_args_is_help=True
+)
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 import_cli = typer.Typer(help="Reference data imports.", no_args_is_help=True)
 openapi_cli = typer.Typer(help="The published OpenAPI document.", no_args_is_help=True)
@@ -161,7 +162,9 @@ def import_communes_command(
 def generate_openapi() -> str:
     from poche_api.app import create_app
 
-    settings = Settings(env="test", database_url="postgresql://unused/unused", redis_url="redis://unused")
+    settings = Settings(
+        env="test", database_url="postgresql://unused/unused", redis_url="redis://unused"
+    )
     document = create_app(settings).openapi()
     return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
@@ -169,7 +172,9 @@ def generate_openapi() -> str:
 @openapi_cli.command("export")
 def openapi_export(
     output: Annotated[Path, typer.Option(help="Where to write")] = DEFAULT_OPENAPI,
-    check: Annotated[bool, typer.Option(help="Fail if the file differs instead of writing")] = False,
+    check: Annotated[
+        bool, typer.Option(help="Fail if the file differs instead of writing")
+    ] = False,
 ) -> None:
     """Write the OpenAPI document generated from the app."""
     generated = generate_openapi()
@@ -188,4 +193,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

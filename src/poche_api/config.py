@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     rate_limit_default: int = Field(300, description="Requests per minute per client")
     idempotency_ttl_hours: int = 24
     simulators_enabled: bool | None = Field(
-        None, description="Serve partner simulators under /_sim; defaults to true outside production"
+        None,
+        description="Serve partner simulators under /_sim; defaults to true outside production",
     )
     demo_seed: bool | None = Field(
         None, description="Seed Rouen demo data on start; defaults to true on the embedded database"

@@ -1,12 +1,12 @@
 """RFC 9457 problem details: one error hierarchy, rendered by one set of handlers.
 
-    PocheError
-     ├── BadRequest (400)            ├── PayloadTooLarge (413)
-     ├── Unauthorized (401)          ├── UnsupportedMediaType (415)
-     ├── Forbidden (403)             ├── Unprocessable (422)
-     ├── NotFound (404)              ├── TooManyRequests (429)
-     ├── Conflict (409)              └── ServiceUnavailable (503)
-     └── PreconditionFailed (412)
+PocheError
+ ├── BadRequest (400)            ├── PayloadTooLarge (413)
+ ├── Unauthorized (401)          ├── UnsupportedMediaType (415)
+ ├── Forbidden (403)             ├── Unprocessable (422)
+ ├── NotFound (404)              ├── TooManyRequests (429)
+ ├── Conflict (409)              └── ServiceUnavailable (503)
+ └── PreconditionFailed (412)
 """
 
 import logging
@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -165,6 +165,21 @@ class ServiceUnavailable(PocheError):
     status_code = 503
 
 
+class BodyTooLarge(HTTPException):
+    """Raised while the body is read; an HTTPException so FastAPI lets it through as is."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413)
+        self.limit = limit
+
+
+def too_large_response(limit: int, *, lang: str, instance: str) -> Response:
+    detail = f"Le corps dépasse {limit} octets." if lang == "fr" else f"Body exceeds {limit} bytes."
+    return problem_response(
+        413, lang=lang, detail=detail, instance=instance, extensions={"max_bytes": limit}
+    )
+
+
 def _pointer(loc: Sequence[str | int]) -> dict[str, str]:
     """Turn a pydantic location into an RFC 6901 pointer (body) or a parameter name."""
     if not loc:
@@ -181,7 +196,8 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
 
 
 async def _poche_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, PocheError)
+    if not isinstance(exc, PocheError):  # pragma: no cover - registered for that type
+        raise exc
     lang = negotiate_language(request.headers.get("accept-language"))
     return problem_response(
         exc.status_code,
@@ -195,8 +211,11 @@ async def _poche_error(request: Request, exc: Exception) -> Response:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
+    if not isinstance(exc, StarletteHTTPException):  # pragma: no cover
+        raise exc
     lang = negotiate_language(request.headers.get("accept-language"))
+    if isinstance(exc, BodyTooLarge):
+        return too_large_response(exc.limit, lang=lang, instance=request.url.path)
     detail = exc.detail if exc.status_code not in (404, 405) else None
     return problem_response(
         exc.status_code,
@@ -208,7 +227,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
+    if not isinstance(exc, RequestValidationError):  # pragma: no cover
+        raise exc
     lang = negotiate_language(request.headers.get("accept-language"))
     if any(err.get("type") == "json_invalid" for err in exc.errors()):
         detail = "Le corps n'est pas du JSON valide." if lang == "fr" else "Body is not valid JSON."

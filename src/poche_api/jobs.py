@@ -39,7 +39,7 @@ from poche_api.config import Settings
 logger = logging.getLogger(__name__)
 
 
-class RetryLater(Exception):  # noqa: N818 - reads as an instruction at the raise site
+class RetryLater(Exception):
     """Raise from a handler to retry after a delay the partner asked for (Retry-After)."""
 
     def __init__(self, delay: timedelta, reason: str = "retry requested") -> None:
@@ -81,7 +81,9 @@ class JobRegistry:
         self.jobs: dict[str, JobDefinition] = {}
         self.schedules: dict[str, ScheduleDefinition] = {}
 
-    def job(self, name: str, *, max_attempts: int | None = None) -> Callable[[JobHandler], JobHandler]:
+    def job(
+        self, name: str, *, max_attempts: int | None = None
+    ) -> Callable[[JobHandler], JobHandler]:
         def register(handler: JobHandler) -> JobHandler:
             if name in self.jobs:
                 raise RuntimeError(f"job {name!r} registered twice")
@@ -107,7 +109,7 @@ registry = JobRegistry()
 async def _asyncpg_connection(session: AsyncSession) -> asyncpg.Connection:
     connection = await session.connection()
     raw = await connection.get_raw_connection()
-    driver_connection: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+    driver_connection: asyncpg.Connection = raw.driver_connection
     if not driver_connection.is_in_transaction():
         # SQLAlchemy begins lazily; make sure the enqueue lands inside the transaction.
         await session.execute(text("SELECT 1"))
@@ -147,7 +149,7 @@ class JitteredRetryExecutor(DatabaseRetryEntrypointExecutor):
 
     async def execute(self, job: Job, context: Any) -> None:
         try:
-            await self.parameters.func(job)  # type: ignore[call-arg, arg-type]
+            await self.parameters.func(job)  # type: ignore[call-arg]
         except RetryRequested:
             raise
         except RetryLater as exc:
@@ -186,7 +188,9 @@ class WorkerResources:
     database_url: str
 
 
-def _bind(definition: JobDefinition, resources: WorkerResources) -> Callable[[Job], Awaitable[None]]:
+def _bind(
+    definition: JobDefinition, resources: WorkerResources
+) -> Callable[[Job], Awaitable[None]]:
     async def run(job: Job) -> None:
         payload = orjson.loads(job.payload) if job.payload else {}
         context = JobContext(
@@ -285,7 +289,9 @@ class DeadLetter:
     payload: dict[str, Any]
 
 
-async def dead_letters(session: AsyncSession, *, limit: int, after_id: int | None) -> list[DeadLetter]:
+async def dead_letters(
+    session: AsyncSession, *, limit: int, after_id: int | None
+) -> list[DeadLetter]:
     rows = await session.execute(
         text(
             "SELECT id, entrypoint, attempts, created, updated, payload FROM pgqueuer "

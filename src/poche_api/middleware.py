@@ -7,14 +7,13 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
 
 import structlog
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from poche_api import metrics
-from poche_api.errors import problem_response
+from poche_api.errors import BodyTooLarge, problem_response, too_large_response
 from poche_api.kit.i18n import negotiate_language
 from poche_api.kit.ratelimit import STATE_KEY
 
@@ -112,13 +111,7 @@ class BodyGuardMiddleware:
     async def _too_large(
         self, scope: Scope, receive: Receive, send: Send, limit: int, lang: str
     ) -> None:
-        detail = (
-            f"Le corps dépasse {limit} octets." if lang == "fr" else f"Body exceeds {limit} bytes."
-        )
-        response = problem_response(
-            413, lang=lang, detail=detail, instance=scope["path"], extensions={"max_bytes": limit}
-        )
-        await response(scope, receive, send)
+        await too_large_response(limit, lang=lang, instance=scope["path"])(scope, receive, send)
 
     async def _run_counting(
         self, scope: Scope, receive: Receive, send: Send, limit: int, lang: str
@@ -132,7 +125,7 @@ class BodyGuardMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _BodyTooLarge
+                    raise BodyTooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -143,16 +136,7 @@ class BodyGuardMiddleware:
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except _BodyTooLarge:
+        except BodyTooLarge:
             if response_started:
                 raise
             await self._too_large(scope, receive, send, limit, lang)
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-def scope_state(scope: Scope) -> dict[str, Any]:
-    state: dict[str, Any] = scope.setdefault("state", {})
-    return state

@@ -1,5 +1,6 @@
 """Geometry on lat/lon columns: bounding boxes, haversine distance, point in polygon."""
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,7 +62,7 @@ def centroid(multipolygon: MultiPolygon) -> tuple[float, float]:
     total = cx = cy = 0.0
     for polygon in multipolygon:
         ring = polygon[0]
-        for (x0, y0), (x1, y1) in zip(ring, ring[1:], strict=False):
+        for (x0, y0), (x1, y1) in itertools.pairwise(ring):
             cross = x0 * y1 - x1 * y0
             total += cross
             cx += (x0 + x1) * cross

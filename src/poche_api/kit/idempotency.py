@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Header, Request
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -65,7 +65,9 @@ class IdempotentCall:
                 },
             )
             self.completed = True
-        return Response(body, status_code=status_code, media_type="application/json", headers=headers)
+        return Response(
+            body, status_code=status_code, media_type="application/json", headers=headers
+        )
 
 
 def _json(value: Mapping[str, str]) -> str:
@@ -175,7 +177,10 @@ def idempotency(
         if idempotency_key is None:
             if required:
                 raise BadRequest(
-                    ("L'en-tête Idempotency-Key est requis.", "The Idempotency-Key header is required."),
+                    (
+                        "L'en-tête Idempotency-Key est requis.",
+                        "The Idempotency-Key header is required.",
+                    ),
                     slug="idempotency-key-missing",
                 )
             yield IdempotentCall(scope=scope, key=None, replay=None)

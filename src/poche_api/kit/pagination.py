@@ -79,9 +79,7 @@ def _page_params(
     ] = None,
 ) -> PageParams:
     codec: CursorCodec = request.state.cursor_codec
-    return PageParams(
-        limit=limit, after=codec.decode(cursor) if cursor else None, codec=codec
-    )
+    return PageParams(limit=limit, after=codec.decode(cursor) if cursor else None, codec=codec)
 
 
 PageParamsDep = Annotated[PageParams, Depends(_page_params)]

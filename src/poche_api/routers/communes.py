@@ -53,6 +53,25 @@ async def locate(
     return cached_json(request, encode(located), max_age=DAY)
 
 
+@router.post(
+    "/locate",
+    response_model=schemas.LocateResults,
+    summary="Which commune contains each of several points",
+    description="Resolves up to 100 points in one call (an offline queue, a route).",
+    responses=problem_responses(400, 413, 415, 422, 429),
+    dependencies=[Depends(RateLimit("communes-locate", quota=120, window=60))],
+)
+async def locate_many(
+    territory: TerritoryDep, request_body: schemas.LocateRequest
+) -> schemas.LocateResults:
+    snapshot = await territory.snapshot()
+    results = []
+    for point in request_body.points:
+        commune = snapshot.locate(point.lat, point.lon)
+        results.append(schemas.LocatedPoint(inside_metropole=commune is not None, commune=commune))
+    return schemas.LocateResults(results=results)
+
+
 @router.get(
     "/{insee}",
     response_model=schemas.Commune,

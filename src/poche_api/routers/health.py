@@ -39,7 +39,9 @@ async def readyz(request: Request) -> Response:
         except Exception:  # noqa: BLE001 - any failure means not ready
             checks[name] = "unavailable"
     if all(state == "ok" for state in checks.values()):
-        return JSONResponse({"status": "ok", "checks": checks}, headers={"Cache-Control": "no-store"})
+        return JSONResponse(
+            {"status": "ok", "checks": checks}, headers={"Cache-Control": "no-store"}
+        )
     return problem_response(503, detail="dependency unavailable", extensions={"checks": checks})
 
 

@@ -1,5 +1,6 @@
 """Load the communes GeoJSON into the ``communes`` table (idempotent upsert)."""
 
+import asyncio
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,7 @@ UPSERT = text(
 
 
 async def import_communes(connection: AsyncConnection, source: Path | None = None) -> int:
-    rows = commune_rows(source.read_bytes() if source else bundled_geojson())
+    raw = await asyncio.to_thread(source.read_bytes) if source else bundled_geojson()
+    rows = commune_rows(raw)
     await connection.execute(UPSERT, rows)
     return len(rows)

@@ -17,9 +17,7 @@ class CommuneRepository:
         return cls(session)
 
     async def version(self) -> tuple[int, datetime | None]:
-        row = (
-            await self.session.execute(select(func.count(), func.max(Commune.updated_at)))
-        ).one()
+        row = (await self.session.execute(select(func.count(), func.max(Commune.updated_at)))).one()
         return int(row[0]), row[1]
 
     async def all_with_boundaries(self) -> Sequence[Commune]:

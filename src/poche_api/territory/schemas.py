@@ -1,5 +1,7 @@
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_BATCH_POINTS = 100
+
 
 class Schema(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -40,3 +42,22 @@ class CommuneList(Schema):
 class LocatedPoint(Schema):
     inside_metropole: bool = Field(description="Whether the point lies in the Métropole")
     commune: CommuneSummary | None = Field(description="The commune containing the point")
+
+
+class Coordinates(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lat: float = Field(ge=-90, le=90, description="Latitude (WGS 84)")
+    lon: float = Field(ge=-180, le=180, description="Longitude (WGS 84)")
+
+
+class LocateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    points: list[Coordinates] = Field(
+        min_length=1, max_length=MAX_BATCH_POINTS, description="Up to 100 points to resolve"
+    )
+
+
+class LocateResults(Schema):
+    results: list[LocatedPoint] = Field(description="One answer per point, in request order")

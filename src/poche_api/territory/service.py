@@ -135,7 +135,10 @@ class TerritoryService:
         self._lock = asyncio.Lock()
 
     async def snapshot(self) -> TerritorySnapshot:
-        if self._snapshot is not None and time.monotonic() - self._checked_at < self._refresh_seconds:
+        if (
+            self._snapshot is not None
+            and time.monotonic() - self._checked_at < self._refresh_seconds
+        ):
             return self._snapshot
         async with self._lock:
             if (

@@ -1,0 +1,168 @@
+"""Shared fixtures: a migrated PostgreSQL database, Redis, and the app on an httpx client.
+
+PostgreSQL is the server at POCHE_TEST_DATABASE_URL (CI) or the embedded pgserver cluster in
+``var/test``; each test runs inside a transaction rolled back at the end. Redis is the server at
+POCHE_TEST_REDIS_URL, or fakeredis with a warning in the report header. With
+POCHE_TEST_REQUIRE_SERVICES=1 a missing real service fails the run instead.
+"""
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from poche_api.app import create_app
+from poche_api.config import Settings
+from poche_api.db import create_engine, get_read_session, get_session, plain_url
+from poche_api.migrate import upgrade
+from poche_api.redis import create_redis
+
+ROOT = Path(__file__).resolve().parents[1]
+REQUIRE_SERVICES = os.environ.get("POCHE_TEST_REQUIRE_SERVICES") == "1"
+ADMIN_TOKEN = "test-admin-token-0123456789abcdefghijkl"
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = [
+        "postgresql: "
+        + ("POCHE_TEST_DATABASE_URL" if "POCHE_TEST_DATABASE_URL" in os.environ else "embedded")
+    ]
+    if "POCHE_TEST_REDIS_URL" in os.environ:
+        lines.append("redis: POCHE_TEST_REDIS_URL")
+    else:
+        lines.append("WARNING: no POCHE_TEST_REDIS_URL, Redis is the in-process fakeredis")
+    return lines
+
+
+def _admin_url() -> str:
+    url = os.environ.get("POCHE_TEST_DATABASE_URL")
+    if url:
+        return url
+    if REQUIRE_SERVICES:
+        pytest.fail("POCHE_TEST_REQUIRE_SERVICES=1 but POCHE_TEST_DATABASE_URL is not set")
+    from poche_api.embedded import start_embedded_postgres
+
+    uri, _handle = start_embedded_postgres(ROOT / "var" / "test")
+    return uri
+
+
+async def _recreate_database(admin_url: str, name: str, *, drop_only: bool = False) -> None:
+    connection = await asyncpg.connect(plain_url(admin_url))
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop_only:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    admin_url = _admin_url()
+    name = f"poche_test_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_recreate_database(admin_url, name))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    asyncio.run(_recreate_database(admin_url, name, drop_only=True))
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str | None:
+    url = os.environ.get("POCHE_TEST_REDIS_URL")
+    if url is None and REQUIRE_SERVICES:
+        pytest.fail("POCHE_TEST_REQUIRE_SERVICES=1 but POCHE_TEST_REDIS_URL is not set")
+    return url
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str | None) -> Settings:
+    return Settings(
+        env="test",
+        database_url=database_url,
+        redis_url=redis_url,
+        migrate_on_start=False,
+        demo_seed=False,
+        embedded_worker=False,
+        admin_token=ADMIN_TOKEN,
+        job_retry_base_seconds=0.05,
+        job_retry_max_seconds=0.2,
+        job_heartbeat_seconds=2,
+        log_json=False,
+    )
+
+
+@pytest_asyncio.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url, pool_size=5)
+    yield engine
+    await engine.dispose()
+
+
+@pytest_asyncio.fixture
+async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session inside a transaction that is rolled back after the test."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        session = AsyncSession(
+            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+        try:
+            yield session
+        finally:
+            await session.close()
+            await transaction.rollback()
+
+
+@pytest_asyncio.fixture
+async def redis(redis_url: str | None) -> AsyncIterator[Redis]:
+    client = create_redis(redis_url)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+def build_app(settings: Settings, session: AsyncSession) -> FastAPI:
+    app = create_app(settings)
+
+    async def test_session() -> AsyncIterator[AsyncSession]:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+    app.dependency_overrides[get_session] = test_session
+    app.dependency_overrides[get_read_session] = test_session
+    return app
+
+
+@pytest.fixture
+def app(settings: Settings, session: AsyncSession, redis: Redis) -> FastAPI:
+    return build_app(settings, session)
+
+
+@pytest_asyncio.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+@pytest.fixture
+def admin_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
