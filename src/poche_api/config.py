@@ -52,7 +52,6 @@ class Settings(BaseSettings):
     job_heartbeat_seconds: float = Field(
         30.0, description="A job whose worker stops beating for this long runs again"
     )
-    rate_limit_default: int = Field(300, description="Requests per minute per client")
     idempotency_ttl_hours: int = 24
     simulators_enabled: bool | None = Field(
         None,

@@ -28,8 +28,9 @@ _MULTIPART = "multipart/form-data"
 class RequestContextMiddleware:
     """Request id (echoed or generated), access log, metrics and RateLimit headers."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, api_prefix: str) -> None:
         self.app = app
+        self.api_prefix = api_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,6 +58,9 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", None) or "<unmatched>"
+            # Routes included under the API prefix report their path without it.
+            if route is not None and scope["path"].startswith(self.api_prefix + "/"):
+                template = self.api_prefix + template
             metrics.observe_request(scope["method"], template, status, elapsed)
             logger.info(
                 "request",

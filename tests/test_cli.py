@@ -1,0 +1,33 @@
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from poche_api.cli import cli, generate_openapi
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_committed_openapi_document_matches_the_app() -> None:
+    committed = (ROOT / "openapi" / "openapi.json").read_text(encoding="utf-8")
+
+    assert committed == generate_openapi(), "run `poche-api openapi export` and commit the result"
+
+
+def test_every_public_path_is_under_v1() -> None:
+    paths = json.loads(generate_openapi())["paths"]
+
+    assert paths
+    assert all(path.startswith("/v1/") for path in paths)
+
+
+def test_export_check_fails_on_a_stale_document(tmp_path: Path) -> None:
+    stale = tmp_path / "openapi.json"
+    stale.write_text("{}", encoding="utf-8")
+
+    result = CliRunner().invoke(cli, ["openapi", "export", "--output", str(stale), "--check"])
+
+    assert result.exit_code == 1
+    written = CliRunner().invoke(cli, ["openapi", "export", "--output", str(stale)])
+    assert written.exit_code == 0
+    assert stale.read_text(encoding="utf-8") == generate_openapi()

@@ -1,0 +1,62 @@
+import pytest
+from pydantic import ValidationError
+
+from poche_api.config import Settings
+
+PRODUCTION = {
+    "env": "production",
+    "database_url": "postgresql://poche@db/poche",
+    "redis_url": "redis://redis:6379/0",
+    "secret_key": "s" * 48,
+}
+
+
+def test_a_complete_production_configuration_starts() -> None:
+    settings = Settings(**PRODUCTION)  # type: ignore[arg-type]
+
+    assert not settings.simulators_on
+    assert not settings.seed_demo
+    assert not settings.run_worker_in_process
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"secret_key": "demo-secret-change-me"}, "POCHE_SECRET_KEY"),
+        ({"secret_key": "short"}, "POCHE_SECRET_KEY"),
+        ({"simulators_enabled": True}, "simulators"),
+        ({"demo_identities_enabled": True}, "demo identities"),
+        ({"demo_seed": True}, "demo data"),
+        ({"database_url": None}, "POCHE_DATABASE_URL"),
+        ({"redis_url": None}, "POCHE_REDIS_URL"),
+        ({"admin_token": "tiny"}, "POCHE_ADMIN_TOKEN"),
+    ],
+)
+def test_production_refuses_demo_parts(override: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Settings(**{**PRODUCTION, **override})  # type: ignore[arg-type]
+
+
+def test_the_embedded_default_needs_no_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("POCHE_DATABASE_URL", "POCHE_REDIS_URL", "POCHE_ENV"):
+        monkeypatch.delenv(name, raising=False)
+
+    settings = Settings()
+
+    assert settings.embedded_database
+    assert settings.embedded_redis
+    assert settings.run_worker_in_process
+    assert settings.seed_demo
+    assert settings.migrate_when_serving
+    assert settings.simulators_on
+
+
+def test_settings_come_from_poche_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POCHE_DATABASE_URL", "postgresql://x@y/z")
+    monkeypatch.setenv("POCHE_CORS_ORIGINS", '["https://app.metropole-rouen-normandie.fr"]')
+
+    settings = Settings()
+
+    assert settings.database_url == "postgresql://x@y/z"
+    assert not settings.run_worker_in_process
+    assert settings.cors_origins == ["https://app.metropole-rouen-normandie.fr"]

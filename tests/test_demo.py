@@ -1,0 +1,20 @@
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from poche_api.demo import seed_demo
+
+
+async def test_seeding_twice_changes_nothing(engine: AsyncEngine) -> None:
+    async def snapshot() -> list[tuple[str, str]]:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT insee, updated_at::text FROM communes ORDER BY insee")
+            )
+            return [(row.insee, row.updated_at) for row in rows]
+
+    await seed_demo(engine)
+    before = await snapshot()
+    await seed_demo(engine)
+
+    assert await snapshot() == before
+    assert len(before) == 71
