@@ -111,6 +111,7 @@ async def test_an_unexpected_error_is_a_generic_500_problem_without_details(
     body = assert_problem(response, 500)
     assert "secret" not in response.text
     assert set(body) == {"type", "title", "status", "instance"}
+    assert len(response.headers["x-request-id"]) == 32
 
 
 @pytest.mark.parametrize("path", ["/v1/communes", "/v1/communes/76540", "/livez"])

@@ -52,8 +52,26 @@ class RequestContextMiddleware:
                     headers[name] = value
             await send(message)
 
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send_with_context(message)
+
         try:
-            await self.app(scope, receive, send_with_context)
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            # Answer here rather than in Starlette's outer error middleware, so even a 500
+            # carries the request id; the details stay in the log.
+            logger.exception("unhandled error")
+            if response_started:
+                raise
+            lang = negotiate_language(Headers(scope=scope).get("accept-language"))
+            await problem_response(500, lang=lang, instance=scope["path"])(
+                scope, receive, send_with_context
+            )
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")

@@ -5,7 +5,7 @@ import pytest_asyncio
 from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from poche_api.config import Settings
+from poche_api.config import Environment, Settings
 from tests.conftest import build_app
 
 
@@ -54,3 +54,25 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
     assert "poche_http_requests_total{" in exposition
     assert 'method="GET",route="/v1/communes/{insee}",status="200"' in exposition
     assert "poche_http_request_duration_seconds_bucket" in exposition
+
+
+@pytest_asyncio.fixture
+async def production_client(
+    settings: Settings, session: AsyncSession
+) -> AsyncIterator[httpx.AsyncClient]:
+    production = settings.model_copy(update={"env": Environment.production})
+    app = build_app(production, session)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            yield client
+
+
+async def test_metrics_need_the_operator_token_in_production(
+    production_client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    anonymous = await production_client.get("/metrics")
+    scraper = await production_client.get("/metrics", headers=admin_headers)
+
+    assert anonymous.status_code == 401
+    assert scraper.status_code == 200

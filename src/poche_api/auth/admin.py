@@ -16,19 +16,22 @@ from poche_api.errors import Forbidden, Unauthorized
 _bearer = HTTPBearer(auto_error=False, description="Operator token (POCHE_ADMIN_TOKEN)")
 
 
-def _require_admin(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
+def require_admin(request: Request) -> None:
     settings: Settings = request.state.settings
     challenge = {"WWW-Authenticate": 'Bearer realm="poche-api"'}
-    if credentials is None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
         raise Unauthorized(("Jeton requis.", "A bearer token is required."), headers=challenge)
     expected = settings.admin_token.get_secret_value() if settings.admin_token else None
-    if expected is None or not hmac.compare_digest(
-        credentials.credentials.encode(), expected.encode()
-    ):
+    if expected is None or not hmac.compare_digest(token.strip().encode(), expected.encode()):
         raise Forbidden(("Jeton refusé.", "Token refused."))
 
 
-Admin = Annotated[None, Depends(_require_admin)]
+def _admin(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    require_admin(request)
+
+
+Admin = Annotated[None, Depends(_admin)]

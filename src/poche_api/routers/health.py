@@ -2,13 +2,15 @@
 
 import asyncio
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import JSONResponse, Response
 
 from poche_api import jobs, metrics
+from poche_api.auth.admin import require_admin
+from poche_api.config import Environment, Settings
 from poche_api.errors import problem_response
 
 router = APIRouter(include_in_schema=False)
@@ -45,7 +47,14 @@ async def readyz(request: Request) -> Response:
     return problem_response(503, detail="dependency unavailable", extensions={"checks": checks})
 
 
-@router.get("/metrics")
+def _metrics_access(request: Request) -> None:
+    """In production the exposition is for the scraper only (bearer POCHE_ADMIN_TOKEN)."""
+    settings: Settings = request.state.settings
+    if settings.env is Environment.production:
+        require_admin(request)
+
+
+@router.get("/metrics", dependencies=[Depends(_metrics_access)])
 async def prometheus_metrics(request: Request) -> Response:
     try:
         async with request.state.sessionmaker() as session:
