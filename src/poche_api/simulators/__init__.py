@@ -5,6 +5,7 @@ Each simulator module registers itself in ``SIMULATORS``; ``mount_simulators`` s
 They are never mounted when ``POCHE_ENV=production`` (the settings refuse it).
 """
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +25,8 @@ class Simulator:
 
 
 SIMULATORS: dict[str, Simulator] = {}
+# Each module calls ``register`` at import; add a simulator by adding its module here.
+SIMULATOR_MODULES: tuple[str, ...] = ()
 
 
 def register(simulator: Simulator) -> Simulator:
@@ -37,9 +40,16 @@ def simulator_url(settings: Settings, name: str) -> str:
     return f"{settings.public_url.rstrip('/')}{SIMULATOR_PREFIX}/{name}"
 
 
+def load_simulators() -> dict[str, Simulator]:
+    for module in SIMULATOR_MODULES:
+        importlib.import_module(module)
+    return SIMULATORS
+
+
 def mount_simulators(app: FastAPI, settings: Settings) -> list[str]:
     if not settings.simulators_on or settings.env is Environment.production:
         return []
+    load_simulators()
     for simulator in SIMULATORS.values():
         app.mount(f"{SIMULATOR_PREFIX}/{simulator.name}", simulator.build(settings))
     return sorted(SIMULATORS)
