@@ -7,6 +7,7 @@ POCHE_TEST_REQUIRE_SERVICES=1 a missing real service fails the run instead.
 """
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -155,12 +156,19 @@ def app(settings: Settings, session: AsyncSession, redis: Redis) -> FastAPI:
     return build_app(settings, session)
 
 
-@pytest_asyncio.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+@contextlib.asynccontextmanager
+async def serve_in_process(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan running, behind an httpx client (no network)."""
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
+
+
+@pytest_asyncio.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve_in_process(app) as client:
+        yield client
 
 
 @pytest.fixture

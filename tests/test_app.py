@@ -2,11 +2,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest_asyncio
-from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from poche_api.config import Settings
-from tests.conftest import build_app
+from tests.conftest import build_app, serve_in_process
 
 APP_ORIGIN = "https://app.metropole-rouen-normandie.fr"
 
@@ -16,10 +15,8 @@ async def cors_client(
     settings: Settings, session: AsyncSession
 ) -> AsyncIterator[httpx.AsyncClient]:
     app = build_app(settings.model_copy(update={"cors_origins": [APP_ORIGIN]}), session)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            yield client
+    async with serve_in_process(app) as client:
+        yield client
 
 
 async def test_cors_allows_only_listed_origins(cors_client: httpx.AsyncClient) -> None:

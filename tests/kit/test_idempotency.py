@@ -5,7 +5,6 @@ from typing import Annotated
 import httpx
 import pytest
 import pytest_asyncio
-from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -17,6 +16,7 @@ from poche_api.config import Settings
 from poche_api.db import SessionDep
 from poche_api.errors import Conflict
 from poche_api.kit.idempotency import IdempotentCall, idempotency
+from tests.conftest import serve_in_process
 
 
 class Order(BaseModel):
@@ -55,10 +55,8 @@ async def orders_client(
         )
 
     app.include_router(router)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            yield client
+    async with serve_in_process(app) as client:
+        yield client
     async with engine.begin() as connection:
         await connection.execute(text("DROP TABLE orders"))
 

@@ -2,11 +2,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest_asyncio
-from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from poche_api.config import Environment, Settings
-from tests.conftest import build_app
+from tests.conftest import build_app, serve_in_process
 
 
 async def test_livez_answers_without_touching_dependencies(client: httpx.AsyncClient) -> None:
@@ -29,10 +28,8 @@ async def client_with_dead_redis(
 ) -> AsyncIterator[httpx.AsyncClient]:
     broken = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
     app = build_app(broken, session)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            yield client
+    async with serve_in_process(app) as client:
+        yield client
 
 
 async def test_readyz_is_a_503_problem_when_redis_is_down(
@@ -62,10 +59,8 @@ async def production_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     production = settings.model_copy(update={"env": Environment.production})
     app = build_app(production, session)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            yield client
+    async with serve_in_process(app) as client:
+        yield client
 
 
 async def test_metrics_need_the_operator_token_in_production(
