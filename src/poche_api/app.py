@@ -11,7 +11,6 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from starlette.middleware.gzip import GZipMiddleware
 
 from poche_api import __version__, jobs
 from poche_api.config import Settings
@@ -20,9 +19,14 @@ from poche_api.demo import seed_demo
 from poche_api.embedded import start_embedded_postgres
 from poche_api.errors import install_error_handlers
 from poche_api.kit.pagination import CursorCodec
-from poche_api.middleware import BodyGuardMiddleware, RequestContextMiddleware
+from poche_api.middleware import (
+    BodyGuardMiddleware,
+    GzipWhenAccepted,
+    RequestContextMiddleware,
+)
 from poche_api.migrate import upgrade_async
 from poche_api.redis import create_redis
+from poche_api.response_cache import PublicResponseCache
 from poche_api.routers import admin_jobs, communes, health
 from poche_api.simulators import mount_simulators
 from poche_api.territory.service import TerritoryService
@@ -141,6 +145,7 @@ def create_app(settings: Settings) -> FastAPI:
         max_json_bytes=settings.max_body_bytes,
         max_multipart_bytes=MAX_MULTIPART_BYTES,
     )
+    app.add_middleware(PublicResponseCache, ttl=settings.public_cache_seconds)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -165,6 +170,6 @@ def create_app(settings: Settings) -> FastAPI:
             ],
             max_age=600,
         )
-    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
+    app.add_middleware(GzipWhenAccepted, minimum_size=1000, compresslevel=6)
     app.add_middleware(RequestContextMiddleware, api_prefix=API_PREFIX)
     return app

@@ -47,6 +47,7 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         proxy_headers=True,
+        loop=settings.event_loop,
         access_log=False,
         log_config=None,
         server_header=False,

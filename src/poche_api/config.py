@@ -2,7 +2,7 @@
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     )
     migrate_on_start: bool | None = Field(
         None, description="Apply migrations when serving; defaults to true on the embedded database"
+    )
+    # asyncio's loop keeps p99 latency an order of magnitude lower than uvloop's at saturation
+    # for the same throughput (benchmarks/http_baseline).
+    event_loop: Literal["auto", "asyncio", "uvloop"] = Field(
+        "asyncio", description="uvicorn event loop for `serve`"
+    )
+    public_cache_seconds: float = Field(
+        5.0, description="How long public GET answers are served from memory (0 disables)"
     )
     http_timeout_seconds: float = Field(10.0, description="Default timeout for partner calls")
     log_level: str = "INFO"

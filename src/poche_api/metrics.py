@@ -1,5 +1,7 @@
 """Prometheus metrics shared by the API and the worker."""
 
+import functools
+
 from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
@@ -23,6 +25,13 @@ JOBS_DEAD_LETTERS = Gauge(
 JOBS_QUEUED = Gauge("poche_jobs_queued", "Jobs waiting to run (cluster-wide)")
 
 
+@functools.cache
+def _request_series(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+    # Label lookups cost more than the observation; routes and statuses are a small set.
+    return HTTP_REQUESTS.labels(method, route, str(status)), HTTP_DURATION.labels(method, route)
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_DURATION.labels(method, route).observe(seconds)
+    counter, histogram = _request_series(method, route, status)
+    counter.inc()
+    histogram.observe(seconds)

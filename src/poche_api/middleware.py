@@ -4,12 +4,13 @@ Pure ASGI (not BaseHTTPMiddleware) keeps them cheap and streaming-safe.
 """
 
 import logging
+import os
 import re
 import time
-import uuid
 
 import structlog
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from poche_api import metrics
@@ -25,6 +26,26 @@ _JSON_TYPES = ("application/json", "application/merge-patch+json")
 _MULTIPART = "multipart/form-data"
 
 
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            return candidate if _REQUEST_ID.match(candidate) else None
+    return None
+
+
+class GzipWhenAccepted(GZipMiddleware):
+    """Starlette's gzip, skipped outright for clients that do not accept it."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"accept-encoding" and b"gzip" in value:
+                    await super().__call__(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
 class RequestContextMiddleware:
     """Request id (echoed or generated), access log, metrics and RateLimit headers."""
 
@@ -36,32 +57,28 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = Headers(scope=scope).get("x-request-id", "")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = _incoming_request_id(scope) or os.urandom(16).hex()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = 500
+        response_started = False
+        extra_headers = [(b"x-request-id", request_id.encode())]
 
         async def send_with_context(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers["X-Request-ID"] = request_id
-                for name, value in scope.get("state", {}).get(STATE_KEY, {}).items():
-                    headers[name] = value
+                response_started = True
+                rate_limit = scope.get("state", {}).get(STATE_KEY)
+                added = extra_headers + [
+                    (name.lower().encode(), value.encode())
+                    for name, value in (rate_limit or {}).items()
+                ]
+                message["headers"] = [*message.get("headers", ()), *added]
             await send(message)
 
-        response_started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send_with_context(message)
-
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, send_with_context)
         except Exception:
             # Answer here rather than in Starlette's outer error middleware, so even a 500
             # carries the request id; the details stay in the log.
@@ -80,16 +97,17 @@ class RequestContextMiddleware:
             if route is not None and scope["path"].startswith(self.api_prefix + "/"):
                 template = self.api_prefix + template
             metrics.observe_request(scope["method"], template, status, elapsed)
-            logger.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "route": template,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
-            )
+            if logger.isEnabledFor(logging.INFO):
+                logger.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "route": template,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
             structlog.contextvars.unbind_contextvars("request_id")
 
 

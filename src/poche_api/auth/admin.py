@@ -27,7 +27,7 @@ def require_admin(request: Request) -> None:
         raise Forbidden(("Jeton refusé.", "Token refused."))
 
 
-def _admin(
+async def _admin(
     request: Request,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:

@@ -31,7 +31,7 @@ def negotiate_language(header: str | None) -> Language:
     return best[1]
 
 
-def _language(accept_language: Annotated[str | None, Header()] = None) -> Language:
+async def _language(accept_language: Annotated[str | None, Header()] = None) -> Language:
     return negotiate_language(accept_language)
 
 

@@ -69,7 +69,7 @@ class PageParams(BaseModel):
         return self.codec.encode(list(key_of(rows[self.limit - 1])))
 
 
-def _page_params(
+async def _page_params(
     request: Request,
     limit: Annotated[
         int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size (at most 100)")

@@ -15,7 +15,7 @@ router = APIRouter(prefix="/communes", tags=["territory"])
 DAY = 86_400
 
 
-def _territory(request: Request) -> TerritoryService:
+async def _territory(request: Request) -> TerritoryService:
     service: TerritoryService = request.state.territory
     return service
 

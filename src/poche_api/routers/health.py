@@ -47,7 +47,7 @@ async def readyz(request: Request) -> Response:
     return problem_response(503, detail="dependency unavailable", extensions={"checks": checks})
 
 
-def _metrics_access(request: Request) -> None:
+async def _metrics_access(request: Request) -> None:
     """In production the exposition is for the scraper only (bearer POCHE_ADMIN_TOKEN)."""
     settings: Settings = request.state.settings
     if settings.env is Environment.production:
