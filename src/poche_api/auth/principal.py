@@ -20,6 +20,7 @@ from poche_api.config import Settings
 from poche_api.errors import Unauthorized
 from poche_api.identity import service, tokens
 from poche_api.identity.schemas import StaffRole
+from poche_api.kit.ratelimit import client_ip
 
 PrincipalKind = Literal["resident", "staff", "device", "operator"]
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="poche-api"'}
@@ -44,6 +45,13 @@ def invalid_token() -> Unauthorized:
         slug="invalid-token",
         headers={"WWW-Authenticate": 'Bearer realm="poche-api", error="invalid_token"'},
     )
+
+
+def credential_or_ip(request: Request) -> str:
+    """Rate-limit key for authenticated calls: the credential (hashed), else the client IP,
+    so residents behind one carrier NAT do not share a quota."""
+    token = bearer(request)
+    return "cred:" + tokens.token_hash(token)[:32] if token else client_ip(request)
 
 
 def bearer(request: Request) -> str | None:

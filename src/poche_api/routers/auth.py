@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from starlette.responses import RedirectResponse
 
 from poche_api.auth import AnyPrincipal
+from poche_api.auth.principal import credential_or_ip
 from poche_api.db import ReadSessionDep, SessionDep
 from poche_api.errors import Forbidden, problem_responses
 from poche_api.identity import service
@@ -135,7 +136,7 @@ async def token(
     response_model=LogoutResult,
     summary="Revoke this sign-in; returns the provider's end-session URL to open",
     responses=problem_responses(400, 401, 403, 429),
-    dependencies=[Depends(RateLimit("auth-logout", quota=30, window=60))],
+    dependencies=[Depends(RateLimit("auth-logout", quota=30, window=60, key=credential_or_ip))],
 )
 async def logout(
     principal: AnyPrincipal,

@@ -20,7 +20,7 @@ router = APIRouter(prefix="/devices", tags=["devices"])
     response_model=DeviceRegistered,
     summary="Register this install (no account needed)",
     responses=problem_responses(400, 415, 422, 429),
-    dependencies=[Depends(RateLimit("devices-register", quota=10, window=3600))],
+    dependencies=[Depends(RateLimit("devices-register", quota=30, window=3600))],
 )
 async def register(body: DeviceCreate, session: SessionDep, response: Response) -> DeviceRegistered:
     device, credential = await service.register_device(

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import Response
 
 from poche_api.auth import AnyPrincipal, CurrentResident
+from poche_api.auth.principal import credential_or_ip
 from poche_api.db import ReadSessionDep, SessionDep
 from poche_api.errors import Forbidden, problem_responses
 from poche_api.identity import service
@@ -62,7 +63,7 @@ async def me(principal: AnyPrincipal, session: ReadSessionDep, response: Respons
     response_model=PersonalDataExport,
     summary="Every personal data held about me (GDPR access and portability)",
     responses=problem_responses(401, 403, 429),
-    dependencies=[Depends(RateLimit("me-export", quota=10, window=3600))],
+    dependencies=[Depends(RateLimit("me-export", quota=10, window=3600, key=credential_or_ip))],
 )
 async def export(
     principal: CurrentResident, session: ReadSessionDep, response: Response
@@ -77,7 +78,7 @@ async def export(
     status_code=204,
     summary="Erase my account (devices, sessions, consents deleted; kept records anonymised)",
     responses=problem_responses(401, 403, 429),
-    dependencies=[Depends(RateLimit("me-erase", quota=5, window=3600))],
+    dependencies=[Depends(RateLimit("me-erase", quota=5, window=3600, key=credential_or_ip))],
 )
 async def erase(principal: CurrentResident, session: SessionDep, request: Request) -> Response:
     assert principal.id is not None  # noqa: S101
@@ -134,7 +135,7 @@ async def devices(
     response_model=DeviceOut,
     summary="Link an anonymous install (and its history) to my account",
     responses=problem_responses(401, 403, 404, 409, 429),
-    dependencies=[Depends(RateLimit("me-device-link", quota=10, window=60))],
+    dependencies=[Depends(RateLimit("me-device-link", quota=10, window=60, key=credential_or_ip))],
 )
 async def link(principal: CurrentResident, session: SessionDep, body: DeviceLink) -> DeviceOut:
     assert principal.id is not None  # noqa: S101
