@@ -8,6 +8,13 @@ PRODUCTION = {
     "database_url": "postgresql://poche@db/poche",
     "redis_url": "redis://redis:6379/0",
     "secret_key": "s" * 48,
+    "franceconnect_discovery_url": "https://oidc.franceconnect.gouv.fr/api/v2/.well-known/openid-configuration",
+    "franceconnect_client_id": "poche-fc",
+    "franceconnect_client_secret": "f" * 48,
+    "staff_oidc_discovery_url": "https://proconnect.gouv.fr/api/v2/.well-known/openid-configuration",
+    "staff_oidc_client_id": "poche-staff",
+    "staff_oidc_client_secret": "p" * 48,
+    "token_signing_keys": '{"keys": []}',
 }
 
 
@@ -30,6 +37,20 @@ def test_a_complete_production_configuration_starts() -> None:
         ({"database_url": None}, "POCHE_DATABASE_URL"),
         ({"redis_url": None}, "POCHE_REDIS_URL"),
         ({"admin_token": "tiny"}, "POCHE_ADMIN_TOKEN"),
+        ({"franceconnect_discovery_url": None}, "POCHE_FRANCECONNECT_DISCOVERY_URL"),
+        (
+            {"franceconnect_discovery_url": "https://x.fr/_sim/franceconnect/api/v2/x"},
+            "POCHE_FRANCECONNECT_DISCOVERY_URL",
+        ),
+        ({"franceconnect_client_secret": None}, "POCHE_FRANCECONNECT_CLIENT_SECRET"),
+        ({"franceconnect_client_id": "demo-poche-franceconnect"}, "POCHE_FRANCECONNECT_CLIENT_ID"),
+        ({"staff_oidc_discovery_url": "http://idp.local/x"}, "POCHE_STAFF_OIDC_DISCOVERY_URL"),
+        ({"staff_oidc_client_secret": None}, "POCHE_STAFF_OIDC_CLIENT_SECRET"),
+        ({"token_signing_keys": None}, "POCHE_TOKEN_SIGNING_KEYS"),
+        (
+            {"auth_redirect_uris": ["http://localhost:8000/_sim/cb"]},
+            "POCHE_AUTH_REDIRECT_URIS",
+        ),
     ],
 )
 def test_production_refuses_demo_parts(override: dict[str, object], message: str) -> None:

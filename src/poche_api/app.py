@@ -27,8 +27,8 @@ from poche_api.middleware import (
 from poche_api.migrate import upgrade_async
 from poche_api.redis import create_redis
 from poche_api.response_cache import PublicResponseCache
-from poche_api.routers import admin_jobs, communes, health
-from poche_api.simulators import mount_simulators
+from poche_api.routers import admin_jobs, admin_staff, auth, communes, devices, health, me
+from poche_api.simulators import SIMULATOR_PREFIX, mount_simulators
 from poche_api.territory.service import TerritoryService
 
 logger = logging.getLogger(__name__)
@@ -133,7 +133,14 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(health.router)
-    for router in (communes.router, admin_jobs.router):
+    for router in (
+        communes.router,
+        admin_jobs.router,
+        auth.router,
+        me.router,
+        devices.router,
+        admin_staff.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     mounted = mount_simulators(app, settings)
     if mounted:
@@ -144,6 +151,7 @@ def create_app(settings: Settings) -> FastAPI:
         BodyGuardMiddleware,
         max_json_bytes=settings.max_body_bytes,
         max_multipart_bytes=MAX_MULTIPART_BYTES,
+        exempt_prefixes=(SIMULATOR_PREFIX + "/",) if mounted else (),
     )
     app.add_middleware(PublicResponseCache, ttl=settings.public_cache_seconds)
     if settings.cors_origins:

@@ -16,6 +16,10 @@ cli = typer.Typer(
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 import_cli = typer.Typer(help="Reference data imports.", no_args_is_help=True)
 openapi_cli = typer.Typer(help="The published OpenAPI document.", no_args_is_help=True)
+staff_cli = typer.Typer(help="Staff accounts (who may sign in as agent).", no_args_is_help=True)
+keys_cli = typer.Typer(help="App token signing keys.", no_args_is_help=True)
+cli.add_typer(staff_cli, name="staff")
+cli.add_typer(keys_cli, name="keys")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(import_cli, name="import")
 cli.add_typer(openapi_cli, name="openapi")
@@ -158,6 +162,55 @@ def import_communes_command(
             await engine.dispose()
 
     typer.echo(f"{asyncio.run(run())} communes imported")
+
+
+@staff_cli.command("add")
+def staff_add(
+    email: Annotated[str, typer.Argument(help="Work e-mail asserted by the staff provider")],
+    role: Annotated[str, typer.Option(help="agent, supervisor or admin")] = "agent",
+    team: Annotated[list[str] | None, typer.Option(help="Team slug (repeatable)")] = None,
+    name: Annotated[str | None, typer.Option(help="Display name")] = None,
+) -> None:
+    """Provision a staff member (needed before their first sign-in)."""
+    from pydantic import ValidationError
+
+    from poche_api.app import resolve_database_url
+    from poche_api.db import create_engine, create_sessionmaker
+    from poche_api.errors import PocheError
+    from poche_api.identity.schemas import StaffCreate
+    from poche_api.identity.service import provision_staff
+
+    settings = _settings()
+    try:
+        data = StaffCreate(email=email, role=role, teams=team or [], display_name=name)
+    except ValidationError as exc:
+        typer.echo(f"invalid: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", err=True)
+        raise typer.Exit(2) from exc
+
+    async def run() -> str:
+        url, _handle = await resolve_database_url(settings)
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                staff = await provision_staff(session, data)
+                await session.commit()
+                return f"{staff.email} ({staff.role}, teams: {', '.join(staff.teams) or '-'})"
+        finally:
+            await engine.dispose()
+
+    try:
+        typer.echo(f"provisioned {asyncio.run(run())}")
+    except PocheError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+
+
+@keys_cli.command("generate")
+def keys_generate() -> None:
+    """Print a new private signing key (JWK); put it first in POCHE_TOKEN_SIGNING_KEYS."""
+    from poche_api.identity.tokens import new_signing_key_jwk
+
+    typer.echo(json.dumps(new_signing_key_jwk()))
 
 
 def generate_openapi() -> str:

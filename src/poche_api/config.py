@@ -60,8 +60,9 @@ class Settings(BaseSettings):
     demo_seed: bool | None = Field(
         None, description="Seed Rouen demo data on start; defaults to true on the embedded database"
     )
-    demo_identities_enabled: bool = Field(
-        False, description="Allow demo identities at the identity provider simulator"
+    demo_identities_enabled: bool | None = Field(
+        None,
+        description="Allow demo identities at the identity simulators; defaults to simulators_on",
     )
     migrate_on_start: bool | None = Field(
         None, description="Apply migrations when serving; defaults to true on the embedded database"
@@ -77,6 +78,57 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = Field(10.0, description="Default timeout for partner calls")
     log_level: str = "INFO"
     log_json: bool = True
+
+    # --- identity ---
+    franceconnect_discovery_url: str | None = Field(
+        None, description="FranceConnect v2 discovery URL; empty uses the simulator (not in prod)"
+    )
+    franceconnect_client_id: str | None = Field(None, description="FranceConnect client id")
+    franceconnect_client_secret: SecretStr | None = Field(
+        None, description="FranceConnect client secret (environment only)"
+    )
+    franceconnect_scopes: list[str] = Field(
+        default_factory=lambda: [
+            "openid",
+            "given_name",
+            "family_name",
+            "birthdate",
+            "gender",
+            "birthplace",
+            "birthcountry",
+            "email",
+        ],
+        description="Scopes asked from FranceConnect",
+    )
+    franceconnect_acr_values: str = Field("eidas1", description="acr_values sent to FranceConnect")
+    staff_oidc_discovery_url: str | None = Field(
+        None, description="Staff identity provider discovery URL; empty uses the simulator"
+    )
+    staff_oidc_client_id: str | None = Field(None, description="Staff provider client id")
+    staff_oidc_client_secret: SecretStr | None = Field(
+        None, description="Staff provider client secret (environment only)"
+    )
+    staff_oidc_scopes: list[str] = Field(
+        default_factory=lambda: ["openid", "email", "given_name", "usual_name"],
+        description="Scopes asked from the staff provider",
+    )
+    staff_oidc_acr_values: str | None = Field(
+        "eidas1", description="acr_values sent to the staff provider (empty: none)"
+    )
+    auth_redirect_uris: list[str] = Field(
+        default_factory=lambda: ["fr.metropole-rouen-normandie.poche:/auth/callback"],
+        description="App redirect URIs allowed to receive one-time codes (exact match)",
+    )
+    token_signing_keys: SecretStr | None = Field(
+        None,
+        description="JWK set (JSON) of private EC P-256 keys with kid; the first signs, all verify",
+    )
+    access_token_ttl_seconds: int = Field(600, description="Lifetime of app access tokens")
+    refresh_token_ttl_days: int = Field(30, description="Lifetime of a refresh token family")
+    login_ttl_seconds: int = Field(600, description="How long a sign-in (state, nonce) may take")
+    one_time_code_ttl_seconds: int = Field(
+        120, description="How long the app has to redeem its one-time code"
+    )
 
     @property
     def embedded_database(self) -> bool:
@@ -110,6 +162,12 @@ class Settings(BaseSettings):
             return self.demo_seed
         return self.embedded_database
 
+    @property
+    def demo_identities_on(self) -> bool:
+        if self.demo_identities_enabled is not None:
+            return self.demo_identities_enabled
+        return self.simulators_on
+
     @model_validator(mode="after")
     def _refuse_demo_parts_in_production(self) -> Self:
         if self.env is not Environment.production:
@@ -129,8 +187,30 @@ class Settings(BaseSettings):
             problems.append("demo data cannot be seeded in production")
         if self.database_url is None:
             problems.append("POCHE_DATABASE_URL is required in production")
+        problems.extend(self._identity_problems_in_production())
         if self.redis_url is None:
             problems.append("POCHE_REDIS_URL is required in production")
         if problems:
             raise InsecureProductionConfig("; ".join(problems))
         return self
+
+    def _identity_problems_in_production(self) -> list[str]:
+        problems = []
+        providers = (
+            ("FRANCECONNECT", self.franceconnect_discovery_url, self.franceconnect_client_id,
+             self.franceconnect_client_secret),
+            ("STAFF_OIDC", self.staff_oidc_discovery_url, self.staff_oidc_client_id,
+             self.staff_oidc_client_secret),
+        )  # fmt: skip
+        for name, url, client_id, secret in providers:
+            if url is None or not url.startswith("https://") or "/_sim/" in url:
+                problems.append(f"POCHE_{name}_DISCOVERY_URL must be a real https URL")
+            if not client_id or client_id.startswith("demo-"):
+                problems.append(f"POCHE_{name}_CLIENT_ID is required in production")
+            if secret is None or secret.get_secret_value().startswith("demo-"):
+                problems.append(f"POCHE_{name}_CLIENT_SECRET is required in production")
+        if self.token_signing_keys is None:
+            problems.append("POCHE_TOKEN_SIGNING_KEYS is required in production")
+        if any("/_sim/" in uri or "localhost" in uri for uri in self.auth_redirect_uris):
+            problems.append("POCHE_AUTH_REDIRECT_URIS cannot point at a simulator or localhost")
+        return problems

@@ -35,3 +35,11 @@ async def seed_demo(engine: AsyncEngine) -> list[str]:
         for seed in SEEDERS.values():
             await seed(connection)
     return list(SEEDERS)
+
+
+@seeder("identity")
+async def _seed_staff(connection: AsyncConnection) -> None:
+    """Demo staff matching the staff simulator's identities (`unknown` stays unprovisioned)."""
+    from poche_api.identity.demo import seed_demo_staff
+
+    await seed_demo_staff(connection)

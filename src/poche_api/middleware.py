@@ -118,13 +118,25 @@ class BodyGuardMiddleware:
     so a chunked upload cannot slip past it.
     """
 
-    def __init__(self, app: ASGIApp, *, max_json_bytes: int, max_multipart_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_json_bytes: int,
+        max_multipart_bytes: int,
+        exempt_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
+        # Partner simulators speak their partner's protocol (e.g. OAuth form posts).
+        self.exempt_prefixes = exempt_prefixes
         self.max_json_bytes = max_json_bytes
         self.max_multipart_bytes = max_multipart_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        if self.exempt_prefixes and scope["path"].startswith(self.exempt_prefixes):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)

@@ -4,7 +4,8 @@ import pytest
 
 @pytest.mark.parametrize(
     ("headers", "status"),
-    [({}, 401), ({"Authorization": "Bearer wrong-token"}, 403)],
+    # An unknown token is an invalid credential (RFC 6750: 401); a valid non-admin one is a 403.
+    [({}, 401), ({"Authorization": "Bearer wrong-token"}, 401)],
 )
 async def test_dead_letters_are_for_operators_only(
     client: httpx.AsyncClient, headers: dict[str, str], status: int

@@ -1,6 +1,22 @@
 """ORM models, one module per aggregate, re-exported here so domains never import each other."""
 
+from poche_api.models.auth_session import AuthSession, RefreshToken
 from poche_api.models.commune import Commune
+from poche_api.models.consent import Consent
+from poche_api.models.device import Device
 from poche_api.models.idempotency import IdempotencyKey
+from poche_api.models.resident import Resident
+from poche_api.models.staff import StaffMember, StaffTeam, Team
 
-__all__ = ["Commune", "IdempotencyKey"]
+__all__ = [
+    "AuthSession",
+    "Commune",
+    "Consent",
+    "Device",
+    "IdempotencyKey",
+    "RefreshToken",
+    "Resident",
+    "StaffMember",
+    "StaffTeam",
+    "Team",
+]

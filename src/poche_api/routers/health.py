@@ -48,10 +48,11 @@ async def readyz(request: Request) -> Response:
 
 
 async def _metrics_access(request: Request) -> None:
-    """In production the exposition is for the scraper only (bearer POCHE_ADMIN_TOKEN)."""
+    """In production the exposition is for the scraper only (operator token or staff admin)."""
     settings: Settings = request.state.settings
     if settings.env is Environment.production:
-        require_admin(request)
+        async with request.state.sessionmaker() as session:
+            await require_admin(request, session, None)
 
 
 @router.get("/metrics", dependencies=[Depends(_metrics_access)])

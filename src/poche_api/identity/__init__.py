@@ -1,0 +1,1 @@
+"""Identity and access: residents (FranceConnect), staff (OIDC), app tokens, devices, privacy."""
