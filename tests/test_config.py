@@ -30,6 +30,8 @@ def test_a_complete_production_configuration_starts() -> None:
         ({"database_url": None}, "POCHE_DATABASE_URL"),
         ({"redis_url": None}, "POCHE_REDIS_URL"),
         ({"admin_token": "tiny"}, "POCHE_ADMIN_TOKEN"),
+        ({"fcm_base_url": "http://127.0.0.1:8000/_sim/fcm"}, "POCHE_FCM_BASE_URL"),
+        ({"fcm_project_id": "demo-poche"}, "POCHE_FCM_PROJECT_ID"),
     ],
 )
 def test_production_refuses_demo_parts(override: dict[str, object], message: str) -> None:

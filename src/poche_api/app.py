@@ -22,6 +22,7 @@ from poche_api.errors import install_error_handlers
 from poche_api.kit.pagination import CursorCodec
 from poche_api.middleware import BodyGuardMiddleware, RequestContextMiddleware
 from poche_api.migrate import upgrade_async
+from poche_api.notifications import firebase
 from poche_api.redis import create_redis
 from poche_api.routers import admin_jobs, communes, health
 from poche_api.simulators import mount_simulators
@@ -89,6 +90,10 @@ def _lifespan(settings: Settings) -> Any:
             cursor_codec=CursorCodec(settings.secret_key.get_secret_value().encode()),
         )
         try:
+            try:
+                firebase.get_app(settings)
+            except Exception:
+                logger.exception("firebase app not created: push deliveries will fail")
             if settings.seed_demo:
                 seeded = await seed_demo(engine)
                 logger.info("demo data seeded", extra={"seeders": seeded})
@@ -104,6 +109,7 @@ def _lifespan(settings: Settings) -> Any:
                     await stack.enter_async_context(_worker_in_process(resources))
                 yield state
         finally:
+            await firebase.close_app(settings)
             await http.aclose()
             await redis.aclose()
             await engine.dispose()
