@@ -24,7 +24,7 @@ from poche_api.middleware import BodyGuardMiddleware, RequestContextMiddleware
 from poche_api.migrate import upgrade_async
 from poche_api.notifications import firebase
 from poche_api.redis import create_redis
-from poche_api.routers import admin_jobs, communes, health
+from poche_api.routers import admin_jobs, communes, health, notifications
 from poche_api.simulators import mount_simulators
 from poche_api.territory.service import TerritoryService
 
@@ -135,7 +135,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(health.router)
-    for router in (communes.router, admin_jobs.router):
+    for router in (communes.router, admin_jobs.router, notifications.router):
         app.include_router(router, prefix=API_PREFIX)
     mounted = mount_simulators(app, settings)
     if mounted:

@@ -6,12 +6,13 @@ and answers with FCM's error envelope, so the SDK raises the same exception clas
 against Google. It validates what FCM validates (one target, string-only data, 4096-byte payload,
 2048 bytes for topic messages, topic names, token shape, TTL ≤ 28 days, reserved data keys,
 ``validate_only``), and injects failures on demand through ``/_control/*`` (unregistered tokens,
-sender-id mismatch, third-party auth errors, 503 storms, 429 with Retry-After). Counters tell
+sender-id mismatch, third-party auth errors, 503 storms, 429 with Retry-After, latency). Counters tell
 tests what was delivered, per token, to prove there was no loss and no duplicate.
 
 Written with bare Starlette routes and orjson: the push benchmark drives 100,000 sends at it.
 """
 
+import asyncio
 import itertools
 import re
 from collections import Counter
@@ -70,6 +71,7 @@ class FcmState:
     topics: dict[str, set[str]] = field(default_factory=dict)
     ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
     keep_messages: int = 1000
+    latency_seconds: float = 0.0
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -182,6 +184,8 @@ def build(settings: Settings) -> Starlette:
 
     async def send(request: Request) -> Response:
         state.requests += 1
+        if state.latency_seconds:
+            await asyncio.sleep(state.latency_seconds)
         injected = _injected(state)
         if injected is not None:
             return injected
@@ -242,8 +246,9 @@ def build(settings: Settings) -> Starlette:
         if problem is not None:
             return problem
         members = state.topics.setdefault(topic, set())
-        if token in members:
-            return _error(state, 409, "Already subscribed.")
+        if token in members:  # firebase-admin counts a 409 as success: not an error here
+            conflict = {"code": 409, "message": "Already subscribed.", "status": "ALREADY_EXISTS"}
+            return _json({"error": conflict}, 409)
         members.add(token)
         return _json({})
 
@@ -318,6 +323,8 @@ def build(settings: Settings) -> Starlette:
         elif action == "quota":
             state.quota_remaining = int(body.get("requests", 0))
             state.quota_retry_after = int(body.get("retry_after", 1))
+        elif action == "latency":
+            state.latency_seconds = float(body.get("seconds", 0))
         elif action == "keep-messages":
             state.keep_messages = int(body.get("count", 0))
         elif action != "stats":
