@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
 from poche_api.config import Settings
@@ -11,6 +11,7 @@ from poche_api.db import ReadSessionDep, SessionDep
 from poche_api.errors import problem_responses
 from poche_api.kit.i18n import LanguageDep
 from poche_api.kit.pagination import Page, PageParamsDep
+from poche_api.kit.ratelimit import RateLimit
 from poche_api.notifications import service
 from poche_api.notifications.principal import SUPERVISOR_PRINCIPAL, Principal, Supervisor
 from poche_api.notifications.schemas import (
@@ -37,8 +38,9 @@ InstallationId = Annotated[
     summary="Register this install for push, or refresh its FCM token",
     responses={
         201: {"description": "Registered", "model": Registration},
-        **problem_responses(401, 403, 422),
+        **problem_responses(401, 403, 422, 429),
     },
+    dependencies=[Depends(RateLimit("push-register", quota=30, window=60))],
 )
 async def register_installation(
     installation_id: InstallationId,
