@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from poche_api.app import create_app
 from poche_api.config import Settings
@@ -156,10 +157,25 @@ def app(settings: Settings, session: AsyncSession, redis: Redis) -> FastAPI:
     return build_app(settings, session)
 
 
+def state_per_request(app: ASGIApp) -> ASGIApp:
+    """Give each request its own copy of the lifespan state, as uvicorn does.
+
+    asgi-lifespan hands every request the same dict, so ``request.state`` set by one request
+    (the resolved principal, say) would leak into the next.
+    """
+
+    async def copying(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "state" in scope:
+            scope = {**scope, "state": dict(scope["state"])}
+        await app(scope, receive, send)
+
+    return copying
+
+
 @contextlib.asynccontextmanager
 async def serve_in_process(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan running, behind an httpx client (no network)."""
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(state_per_request(app)) as manager:
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client

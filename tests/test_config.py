@@ -51,6 +51,8 @@ def test_a_complete_production_configuration_starts() -> None:
             {"auth_redirect_uris": ["http://localhost:8000/_sim/cb"]},
             "POCHE_AUTH_REDIRECT_URIS",
         ),
+        ({"fcm_base_url": "http://127.0.0.1:8000/_sim/fcm"}, "POCHE_FCM_BASE_URL"),
+        ({"fcm_project_id": "demo-poche"}, "POCHE_FCM_PROJECT_ID"),
     ],
 )
 def test_production_refuses_demo_parts(override: dict[str, object], message: str) -> None:

@@ -25,9 +25,19 @@ from poche_api.middleware import (
     RequestContextMiddleware,
 )
 from poche_api.migrate import upgrade_async
+from poche_api.notifications import firebase
 from poche_api.redis import create_redis
 from poche_api.response_cache import PublicResponseCache
-from poche_api.routers import admin_jobs, admin_staff, auth, communes, devices, health, me
+from poche_api.routers import (
+    admin_jobs,
+    admin_staff,
+    auth,
+    communes,
+    devices,
+    health,
+    me,
+    notifications,
+)
 from poche_api.simulators import SIMULATOR_PREFIX, mount_simulators
 from poche_api.territory.service import TerritoryService
 
@@ -93,6 +103,10 @@ def _lifespan(settings: Settings) -> Any:
             cursor_codec=CursorCodec(settings.secret_key.get_secret_value().encode()),
         )
         try:
+            try:
+                firebase.get_app(settings)
+            except Exception:
+                logger.exception("firebase app not created: push deliveries will fail")
             if settings.seed_demo:
                 seeded = await seed_demo(engine)
                 logger.info("demo data seeded", extra={"seeders": seeded})
@@ -108,6 +122,7 @@ def _lifespan(settings: Settings) -> Any:
                     await stack.enter_async_context(_worker_in_process(resources))
                 yield state
         finally:
+            await firebase.close_app(settings)
             await http.aclose()
             await redis.aclose()
             await engine.dispose()
@@ -140,6 +155,7 @@ def create_app(settings: Settings) -> FastAPI:
         me.router,
         devices.router,
         admin_staff.router,
+        notifications.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     mounted = mount_simulators(app, settings)

@@ -76,6 +76,32 @@ class Settings(BaseSettings):
         5.0, description="How long public GET answers are served from memory (0 disables)"
     )
     http_timeout_seconds: float = Field(10.0, description="Default timeout for partner calls")
+    # --- notifications (FCM push) ---
+    fcm_project_id: str | None = Field(
+        None,
+        description="Firebase project id; empty: the service account's in production, "
+        "`demo-poche` elsewhere",
+    )
+    fcm_base_url: str | None = Field(
+        None,
+        description="Send FCM calls to this base URL (the simulator); empty: the simulator when "
+        "simulators are on, Google otherwise. Refused in production",
+    )
+    fcm_service_account_json: SecretStr | None = Field(
+        None, description="Service account key (JSON text) for FCM in production"
+    )
+    fcm_service_account_file: Path | None = Field(
+        None, description="Path of the service account key file for FCM in production"
+    )
+    push_rate_per_minute: int = Field(
+        60_000, description="Cluster-wide FCM send budget per minute (project quota: 600k)"
+    )
+    push_batch_size: int = Field(
+        500, ge=1, le=500, description="Messages per send_each_async call (FCM allows ≤ 500)"
+    )
+    push_log_retention_days: int = Field(
+        90, description="Days notifications and delivery logs are kept"
+    )
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -188,6 +214,10 @@ class Settings(BaseSettings):
         if self.database_url is None:
             problems.append("POCHE_DATABASE_URL is required in production")
         problems.extend(self._identity_problems_in_production())
+        if self.fcm_base_url is not None:
+            problems.append("POCHE_FCM_BASE_URL (the FCM simulator) cannot be used in production")
+        if self.fcm_project_id is not None and self.fcm_project_id.startswith("demo-"):
+            problems.append("POCHE_FCM_PROJECT_ID must be the real Firebase project in production")
         if self.redis_url is None:
             problems.append("POCHE_REDIS_URL is required in production")
         if problems:

@@ -5,6 +5,15 @@ from poche_api.models.commune import Commune
 from poche_api.models.consent import Consent
 from poche_api.models.device import Device
 from poche_api.models.idempotency import IdempotencyKey
+from poche_api.models.push import (
+    PushCampaign,
+    PushDelivery,
+    PushInboxEntry,
+    PushNotification,
+    PushPreferences,
+    PushRegistration,
+    PushTopicSubscription,
+)
 from poche_api.models.resident import Resident
 from poche_api.models.staff import StaffMember, StaffTeam, Team
 
@@ -14,6 +23,13 @@ __all__ = [
     "Consent",
     "Device",
     "IdempotencyKey",
+    "PushCampaign",
+    "PushDelivery",
+    "PushInboxEntry",
+    "PushNotification",
+    "PushPreferences",
+    "PushRegistration",
+    "PushTopicSubscription",
     "RefreshToken",
     "Resident",
     "StaffMember",

@@ -26,7 +26,7 @@ class Simulator:
 
 SIMULATORS: dict[str, Simulator] = {}
 # Each module calls ``register`` at import; add a simulator by adding its module here.
-SIMULATOR_MODULES: tuple[str, ...] = ("poche_api.simulators.oidc",)
+SIMULATOR_MODULES: tuple[str, ...] = ("poche_api.simulators.oidc", "poche_api.simulators.fcm")
 
 
 def register(simulator: Simulator) -> Simulator:

@@ -1,0 +1,1 @@
+"""Push notifications: devices, preferences, templates, topics, FCM delivery, inbox, campaigns."""
