@@ -23,9 +23,10 @@ from poche_api.kit.pagination import CursorCodec
 from poche_api.middleware import BodyGuardMiddleware, RequestContextMiddleware
 from poche_api.migrate import upgrade_async
 from poche_api.redis import create_redis
-from poche_api.routers import admin_jobs, communes, health
+from poche_api.routers import admin_jobs, communes, health, transport
 from poche_api.simulators import mount_simulators
 from poche_api.territory.service import TerritoryService
+from poche_api.transport.realtime import RealtimeCache
 
 logger = logging.getLogger(__name__)
 API_PREFIX = "/v1"
@@ -40,6 +41,7 @@ class State(TypedDict):
     http: httpx.AsyncClient
     territory: TerritoryService
     cursor_codec: CursorCodec
+    transport_cache: RealtimeCache
 
 
 async def resolve_database_url(settings: Settings) -> tuple[str, Any]:
@@ -87,6 +89,7 @@ def _lifespan(settings: Settings) -> Any:
             http=http,
             territory=TerritoryService(sessionmaker),
             cursor_codec=CursorCodec(settings.secret_key.get_secret_value().encode()),
+            transport_cache=RealtimeCache(),
         )
         try:
             if settings.seed_demo:
@@ -129,7 +132,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(health.router)
-    for router in (communes.router, admin_jobs.router):
+    for router in (communes.router, admin_jobs.router, transport.router):
         app.include_router(router, prefix=API_PREFIX)
     mounted = mount_simulators(app, settings)
     if mounted:

@@ -1,5 +1,6 @@
 """Imports every module that registers jobs, so a worker knows them all."""
 
 from poche_api import maintenance
+from poche_api.transport import tasks as transport_tasks
 
-__all__ = ["maintenance"]
+__all__ = ["maintenance", "transport_tasks"]

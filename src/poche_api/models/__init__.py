@@ -2,5 +2,38 @@
 
 from poche_api.models.commune import Commune
 from poche_api.models.idempotency import IdempotencyKey
+from poche_api.models.transport import (
+    Agency,
+    Calendar,
+    CalendarDate,
+    FeedSource,
+    FeedVersion,
+    Frequency,
+    Route,
+    ShapePoint,
+    Stop,
+    StopTime,
+    TransportAlert,
+    TransportAlertEvent,
+    TransportFollow,
+    Trip,
+)
 
-__all__ = ["Commune", "IdempotencyKey"]
+__all__ = [
+    "Agency",
+    "Calendar",
+    "CalendarDate",
+    "Commune",
+    "FeedSource",
+    "FeedVersion",
+    "Frequency",
+    "IdempotencyKey",
+    "Route",
+    "ShapePoint",
+    "Stop",
+    "StopTime",
+    "TransportAlert",
+    "TransportAlertEvent",
+    "TransportFollow",
+    "Trip",
+]

@@ -26,7 +26,7 @@ class Simulator:
 
 SIMULATORS: dict[str, Simulator] = {}
 # Each module calls ``register`` at import; add a simulator by adding its module here.
-SIMULATOR_MODULES: tuple[str, ...] = ()
+SIMULATOR_MODULES: tuple[str, ...] = ("poche_api.simulators.transit",)
 
 
 def register(simulator: Simulator) -> Simulator:
