@@ -35,3 +35,7 @@ async def seed_demo(engine: AsyncEngine) -> list[str]:
         for seed in SEEDERS.values():
             await seed(connection)
     return list(SEEDERS)
+
+
+# Domain seeders register themselves on import.
+from poche_api.transport import demo as _transport_demo  # noqa: F401 - registers the seeder
