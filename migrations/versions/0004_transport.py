@@ -30,17 +30,9 @@ GTFS_TABLES = (
 )
 
 
-def _version(table: str) -> sa.Column[int]:
-    return sa.Column(
-        "feed_version",
-        sa.Integer(),
-        sa.ForeignKey(
-            "transport_feed_versions.id",
-            name=op.f(f"fk_{table}_feed_version_transport_feed_versions"),
-            ondelete="CASCADE",
-        ),
-        nullable=False,
-    )
+def _version() -> sa.Column[int]:
+    # No foreign key to transport_feed_versions: see the model (COPY speed).
+    return sa.Column("feed_version", sa.Integer(), nullable=False)
 
 
 def upgrade() -> None:
@@ -79,7 +71,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "transport_agencies",
-        _version("transport_agencies"),
+        _version(),
         sa.Column("agency_id", sa.Text(), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("url", sa.Text(), nullable=True),
@@ -90,7 +82,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "transport_routes",
-        _version("transport_routes"),
+        _version(),
         sa.Column("route_id", sa.Text(), nullable=False),
         sa.Column("agency_id", sa.Text(), nullable=True),
         sa.Column("short_name", sa.Text(), nullable=True),
@@ -103,7 +95,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "transport_stops",
-        _version("transport_stops"),
+        _version(),
         sa.Column("stop_id", sa.Text(), nullable=False),
         sa.Column("code", sa.Text(), nullable=True),
         sa.Column("name", sa.Text(), nullable=False),
@@ -128,7 +120,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "transport_trips",
-        _version("transport_trips"),
+        _version(),
         sa.Column("trip_id", sa.Text(), nullable=False),
         sa.Column("route_id", sa.Text(), nullable=False),
         sa.Column("service_id", sa.Text(), nullable=False),
@@ -146,7 +138,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "transport_stop_times",
-        _version("transport_stop_times"),
+        _version(),
         sa.Column("trip_id", sa.Text(), nullable=False),
         sa.Column("stop_sequence", sa.Integer(), nullable=False),
         sa.Column("stop_id", sa.Text(), nullable=False),
@@ -166,7 +158,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "transport_calendars",
-        _version("transport_calendars"),
+        _version(),
         sa.Column("service_id", sa.Text(), nullable=False),
         sa.Column("weekdays", sa.String(7), nullable=False),
         sa.Column("start_date", sa.Date(), nullable=False),
@@ -175,7 +167,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "transport_calendar_dates",
-        _version("transport_calendar_dates"),
+        _version(),
         sa.Column("service_id", sa.Text(), nullable=False),
         sa.Column("date", sa.Date(), nullable=False),
         sa.Column("exception_type", sa.SmallInteger(), nullable=False),
@@ -188,7 +180,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "transport_frequencies",
-        _version("transport_frequencies"),
+        _version(),
         sa.Column("trip_id", sa.Text(), nullable=False),
         sa.Column("start_seconds", sa.Integer(), nullable=False),
         sa.Column("end_seconds", sa.Integer(), nullable=False),
@@ -200,7 +192,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "transport_shapes",
-        _version("transport_shapes"),
+        _version(),
         sa.Column("shape_id", sa.Text(), nullable=False),
         sa.Column("sequence", sa.Integer(), nullable=False),
         sa.Column("lat", sa.Float(), nullable=False),

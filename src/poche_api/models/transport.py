@@ -14,7 +14,6 @@ from sqlalchemy import (
     Boolean,
     Date,
     Float,
-    ForeignKey,
     Index,
     Integer,
     SmallInteger,
@@ -29,11 +28,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from poche_api.db import Base
 
-_VERSION_FK = "transport_feed_versions.id"
-
 
 def _version_column() -> Mapped[int]:
-    return mapped_column(Integer, ForeignKey(_VERSION_FK, ondelete="CASCADE"), primary_key=True)
+    # No foreign key on purpose: a per-row RI check made COPY of a million stop_times several
+    # times slower. Rows of a version are loaded in the transaction that creates it and
+    # deleted explicitly when it is replaced (gtfs.activate).
+    return mapped_column(Integer, primary_key=True)
 
 
 class FeedVersion(Base):

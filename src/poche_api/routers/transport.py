@@ -132,8 +132,14 @@ async def departures(
     limit: Annotated[int, Query(ge=1, le=50, description="At most this many departures")] = 20,
     horizon: Annotated[int, Query(ge=5, le=720, description="Look this many minutes ahead")] = 90,
 ) -> Response:
-    result = await service.departures(stop_id, horizon_minutes=horizon, limit=limit)
-    return cached_json(request, encode(result), max_age=REALTIME_MAX_AGE)
+    boards = service.cache.boards
+    key = (stop_id, limit, horizon)
+    body = boards.get(key)
+    if body is None:
+        result = await service.departures(stop_id, horizon_minutes=horizon, limit=limit)
+        body = encode(result)
+        boards.put(key, body)
+    return cached_json(request, body, max_age=REALTIME_MAX_AGE)
 
 
 @router.get(

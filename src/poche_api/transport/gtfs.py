@@ -9,6 +9,7 @@ active flag in one transaction, then the previous version's rows are deleted.
 import asyncio
 import csv
 import dataclasses
+import functools
 import hashlib
 import io
 import logging
@@ -28,6 +29,17 @@ from poche_api.kit.text import normalize
 
 logger = logging.getLogger(__name__)
 
+GTFS_TABLES = (
+    "transport_agencies",
+    "transport_routes",
+    "transport_stops",
+    "transport_trips",
+    "transport_stop_times",
+    "transport_calendars",
+    "transport_calendar_dates",
+    "transport_frequencies",
+    "transport_shapes",
+)
 REQUIRED_FILES = ("agency.txt", "stops.txt", "routes.txt", "trips.txt", "stop_times.txt")
 BATCH_ROWS = 20_000
 MAX_REPORTED_ERRORS = 20
@@ -61,6 +73,7 @@ class Download:
     last_modified: str | None
 
 
+@functools.lru_cache(maxsize=1 << 18)  # a feed has a few tens of thousands of distinct times
 def parse_time(value: str) -> int | None:
     """``"25:10:00"`` → 90600 seconds since service-day noon minus 12 h; empty → None."""
     value = value.strip()
@@ -342,49 +355,25 @@ async def _load(loader: _Loader) -> tuple[str, date | None, date | None]:
             "shapes.txt", "transport_shapes", ("shape_id", "sequence", "lat", "lon"), shape
         )
 
+    # trips.txt is read twice: once to validate and know the trip ids (stop_times refer to
+    # them), once after stop_times to load each trip with its first departure.
     trips: set[str] = set()
-
-    def trip(row: dict[str, str], line: int) -> tuple[Any, ...]:
-        trip_id = row["trip_id"].strip()
-        if trip_id in trips:
-            raise ValueError(f"duplicate trip_id {trip_id!r}")
-        route_id, service_id = row["route_id"].strip(), row["service_id"].strip()
-        if route_id not in routes:
-            raise ValueError(f"route_id {route_id!r} is not a route")
-        if service_id not in services:
-            raise ValueError(f"service_id {service_id!r} is not in the calendar")
-        shape_id = _opt(row.get("shape_id"))
-        if shape_id is not None and shape_id not in shapes:
-            shape_id = None  # shapes are optional; a dangling one is dropped, not fatal
+    for line, row in enumerate(rows(loader.archive, "trips.txt"), start=2):
+        try:
+            trip_id = row["trip_id"].strip()
+            route_id, service_id = row["route_id"].strip(), row["service_id"].strip()
+            if trip_id in trips:
+                raise ValueError(f"duplicate trip_id {trip_id!r}")
+            if route_id not in routes:
+                raise ValueError(f"route_id {route_id!r} is not a route")
+            if service_id not in services:
+                raise ValueError(f"service_id {service_id!r} is not in the calendar")
+        except (ValueError, KeyError) as exc:
+            loader.error(f"trips.txt:{line}: invalid value ({exc})")
+            continue
         trips.add(trip_id)
-        return (
-            trip_id,
-            route_id,
-            service_id,
-            _opt(row.get("trip_headsign")),
-            _opt(row.get("trip_short_name")),
-            _opt_int(row.get("direction_id")),
-            _opt(row.get("block_id")),
-            shape_id,
-            _int(row.get("wheelchair_accessible")),
-        )
 
-    await loader.copy(
-        "trips.txt",
-        "transport_trips",
-        (
-            "trip_id",
-            "route_id",
-            "service_id",
-            "headsign",
-            "short_name",
-            "direction_id",
-            "block_id",
-            "shape_id",
-            "wheelchair_accessible",
-        ),
-        trip,
-    )
+    first_departure: dict[str, int] = {}
 
     def stop_time(row: dict[str, str], line: int) -> tuple[Any, ...]:
         trip_id, stop_id = row["trip_id"], row["stop_id"]
@@ -394,12 +383,18 @@ async def _load(loader: _Loader) -> tuple[str, date | None, date | None]:
             raise ValueError(f"stop_id {stop_id!r} is not a stop")
         arrival = parse_time(row.get("arrival_time", ""))
         departure = parse_time(row.get("departure_time", ""))
+        if departure is None:
+            departure = arrival
+        if departure is not None:
+            known = first_departure.get(trip_id)
+            if known is None or departure < known:
+                first_departure[trip_id] = departure
         return (
             trip_id,
             int(row["stop_sequence"]),
             stop_id,
             arrival if arrival is not None else departure,
-            departure if departure is not None else arrival,
+            departure,
             _opt(row.get("stop_headsign")),
             _int(row.get("pickup_type")),
             _int(row.get("drop_off_type")),
@@ -419,6 +414,44 @@ async def _load(loader: _Loader) -> tuple[str, date | None, date | None]:
             "drop_off_type",
         ),
         stop_time,
+    )
+
+    def trip(row: dict[str, str], line: int) -> tuple[Any, ...] | None:
+        trip_id = row["trip_id"].strip()
+        if trip_id not in trips:  # reported by the first pass
+            return None
+        shape_id = _opt(row.get("shape_id"))
+        if shape_id is not None and shape_id not in shapes:
+            shape_id = None  # shapes are optional; a dangling one is dropped, not fatal
+        return (
+            trip_id,
+            row["route_id"].strip(),
+            row["service_id"].strip(),
+            _opt(row.get("trip_headsign")),
+            _opt(row.get("trip_short_name")),
+            _opt_int(row.get("direction_id")),
+            _opt(row.get("block_id")),
+            shape_id,
+            _int(row.get("wheelchair_accessible")),
+            first_departure.get(trip_id),
+        )
+
+    await loader.copy(
+        "trips.txt",
+        "transport_trips",
+        (
+            "trip_id",
+            "route_id",
+            "service_id",
+            "headsign",
+            "short_name",
+            "direction_id",
+            "block_id",
+            "shape_id",
+            "wheelchair_accessible",
+            "start_seconds",
+        ),
+        trip,
     )
 
     if "frequencies.txt" in loader.names:
@@ -496,13 +529,6 @@ async def import_gtfs(
             if loader.errors:
                 raise InvalidFeed(loader.errors)
             await connection.execute(
-                "UPDATE transport_trips t SET start_seconds = s.first FROM ("
-                " SELECT trip_id, min(departure_seconds) AS first FROM transport_stop_times"
-                " WHERE feed_version = $1 GROUP BY trip_id) s"
-                " WHERE t.feed_version = $1 AND t.trip_id = s.trip_id",
-                version,
-            )
-            await connection.execute(
                 "UPDATE transport_feed_versions SET status = 'ready', timezone = $2,"
                 " feed_start_date = $3, feed_end_date = $4, counts = $5::jsonb WHERE id = $1",
                 version,
@@ -542,6 +568,13 @@ async def activate(connection: asyncpg.Connection, version: int) -> list[int]:
             " RETURNING id",
             version,
         )
+        old = [int(row["id"]) for row in deleted]
+        if old:
+            for table in GTFS_TABLES:
+                await connection.execute(
+                    f"DELETE FROM {table} WHERE feed_version = ANY($1::int[])",  # noqa: S608 - fixed names
+                    old,
+                )
     return sorted(int(row["id"]) for row in deleted)
 
 

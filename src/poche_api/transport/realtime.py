@@ -10,7 +10,7 @@ import dataclasses
 import hashlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
@@ -271,14 +271,19 @@ class StopUpdate:
 
 @dataclasses.dataclass(slots=True)
 class TripRealtime:
+    """One TripUpdate; its stop time updates stay protobuf until a departure needs them."""
+
     trip_id: str
     route_id: str
     direction_id: int | None
     start_date: str | None
     start_time: str | None
     relationship: int
-    updates: list[StopUpdate]
+    stop_time_updates: Sequence[StopRel]
     header_timestamp: int
+
+    def updates(self) -> list[StopUpdate]:
+        return [_stop_update(stu) for stu in self.stop_time_updates]
 
 
 def _stop_update(stu: StopRel) -> StopUpdate:
@@ -319,10 +324,6 @@ class TripUpdatesIndex:
                     continue
                 update = entity.trip_update
                 trip = update.trip
-                updates = sorted(
-                    (_stop_update(stu) for stu in update.stop_time_update),
-                    key=lambda s: (s.sequence is None, s.sequence or 0),
-                )
                 record = TripRealtime(
                     trip_id=trip.trip_id,
                     route_id=trip.route_id,
@@ -330,7 +331,7 @@ class TripUpdatesIndex:
                     start_date=trip.start_date or None,
                     start_time=trip.start_time or None,
                     relationship=int(trip.schedule_relationship),
-                    updates=updates,
+                    stop_time_updates=update.stop_time_update,
                     header_timestamp=header_ts,
                 )
                 if record.relationship in (TripRel.ADDED, 5):  # 5: NEW (GTFS-RT 2024)
@@ -405,14 +406,15 @@ def merge(
     if realtime.relationship == TripRel.CANCELED:
         return Merged(Status.cancelled, None, None)
     measured = Status.realtime if trusted else Status.estimated
-    previous: StopUpdate | None = None
-    for update in realtime.updates:
-        here = (
-            (update.sequence == stop_sequence)
-            if update.sequence is not None
-            else (update.stop_id == stop_id)
-        )
-        if here:
+    before: StopRel | None = None
+    # GTFS-RT requires stop time updates sorted by stop_sequence: read them only up to here,
+    # and decode only the one at this stop and the last one before it.
+    for stu in realtime.stop_time_updates:
+        sequence = stu.stop_sequence if stu.HasField("stop_sequence") else None
+        if sequence is not None and sequence > stop_sequence:
+            break
+        if sequence == stop_sequence if sequence is not None else stu.stop_id == stop_id:
+            update = _stop_update(stu)
             if update.relationship == StopRel.SKIPPED:
                 return Merged(Status.skipped, None, None)
             if update.relationship == StopRel.NO_DATA:
@@ -422,8 +424,9 @@ def merge(
                 return Merged(measured, scheduled + timedelta(seconds=delay), delay)
             if update.delay is not None:
                 return Merged(measured, scheduled + timedelta(seconds=update.delay), update.delay)
-        if update.sequence is not None and update.sequence < stop_sequence:
-            previous = update if update.relationship != StopRel.SKIPPED else previous
+        elif sequence is not None and stu.schedule_relationship != StopRel.SKIPPED:
+            before = stu
+    previous = _stop_update(before) if before is not None else None
     if previous is None or previous.relationship == StopRel.NO_DATA or previous.delay is None:
         return Merged(Status.scheduled, scheduled, None)
     return Merged(Status.estimated, scheduled + timedelta(seconds=previous.delay), previous.delay)
@@ -573,12 +576,33 @@ class Snapshot:
     message: rt.FeedMessage
 
 
+class BoardCache:
+    """Encoded departure boards for a few seconds: a busy stop is computed once per window."""
+
+    def __init__(self, ttl_seconds: float = 5.0, max_entries: int = 5000) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self._entries: dict[tuple[Any, ...], tuple[float, bytes]] = {}
+
+    def get(self, key: tuple[Any, ...]) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key: tuple[Any, ...], body: bytes) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic() + self.ttl_seconds, body)
+
+
 class RealtimeCache:
     """Decodes each feed's Redis snapshot once per change, for this API process."""
 
     def __init__(self) -> None:
         self._snapshots: dict[str, Snapshot] = {}
         self._indexes: dict[tuple[str, ...], TripUpdatesIndex] = {}
+        self.boards = BoardCache()
 
     async def snapshot(self, redis: Redis, feed: FeedConfig) -> Snapshot | None:
         key = SNAPSHOT_KEY.format(feed.name)

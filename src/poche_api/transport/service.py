@@ -316,26 +316,27 @@ class TransportService:
         end: datetime,
         age: float | None,
     ) -> list[schemas.Departure]:
-        hits: list[tuple[realtime.TripRealtime, realtime.StopUpdate]] = []
+        hits: list[tuple[realtime.TripRealtime, realtime.StopUpdate, str | None]] = []
         for trip in index.added:
-            for update in trip.updates[:-1]:  # the last stop is an arrival
+            updates = trip.updates()
+            for update in updates[:-1]:  # the last stop is an arrival
                 if update.stop_id in stop_ids and update.time is not None:
                     at = datetime.fromtimestamp(update.time, UTC)
                     if now - timedelta(seconds=30) <= at <= end:
-                        hits.append((trip, update))
+                        hits.append((trip, update, updates[-1].stop_id))
         if not hits:
             return []
-        routes = await self.repository.routes_by_id(version.id, [t.route_id for t, _ in hits])
+        routes = await self.repository.routes_by_id(version.id, [t.route_id for t, _, _ in hits])
         last_stops = await self.repository.stops_by_id(
-            version.id, [t.updates[-1].stop_id for t, _ in hits if t.updates[-1].stop_id]
+            version.id, [last for _, _, last in hits if last]
         )
         zone = ZoneInfo(version.timezone)
         found = []
-        for trip, update in hits:
+        for trip, update, last_stop_id in hits:
             route = routes.get(trip.route_id)
             if route is None or update.time is None or update.stop_id is None:
                 continue
-            last = last_stops.get(trip.updates[-1].stop_id or "")
+            last = last_stops.get(last_stop_id or "")
             day = (
                 datetime.strptime(trip.start_date, "%Y%m%d").date()
                 if trip.start_date
