@@ -18,3 +18,15 @@ async def test_seeding_twice_changes_nothing(engine: AsyncEngine) -> None:
 
     assert await snapshot() == before
     assert len(before) == 71
+
+
+async def test_the_demo_timetable_is_loaded_once(engine: AsyncEngine) -> None:
+    await seed_demo(engine)
+    async with engine.connect() as connection:
+        first = await connection.scalar(text("SELECT id FROM transport_feed_versions WHERE active"))
+    await seed_demo(engine)
+    async with engine.connect() as connection:
+        versions = (await connection.execute(text("SELECT id FROM transport_feed_versions"))).all()
+
+    assert first is not None
+    assert [row.id for row in versions] == [first]

@@ -37,9 +37,11 @@ from poche_api.routers import (
     health,
     me,
     notifications,
+    transport,
 )
 from poche_api.simulators import SIMULATOR_PREFIX, mount_simulators
 from poche_api.territory.service import TerritoryService
+from poche_api.transport.realtime import RealtimeCache
 
 logger = logging.getLogger(__name__)
 API_PREFIX = "/v1"
@@ -54,6 +56,7 @@ class State(TypedDict):
     http: httpx.AsyncClient
     territory: TerritoryService
     cursor_codec: CursorCodec
+    transport_cache: RealtimeCache
 
 
 async def resolve_database_url(settings: Settings) -> tuple[str, Any]:
@@ -101,6 +104,7 @@ def _lifespan(settings: Settings) -> Any:
             http=http,
             territory=TerritoryService(sessionmaker),
             cursor_codec=CursorCodec(settings.secret_key.get_secret_value().encode()),
+            transport_cache=RealtimeCache(),
         )
         try:
             try:
@@ -156,6 +160,7 @@ def create_app(settings: Settings) -> FastAPI:
         devices.router,
         admin_staff.router,
         notifications.router,
+        transport.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     mounted = mount_simulators(app, settings)

@@ -4,7 +4,7 @@ import asyncio
 import json
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -211,6 +211,70 @@ def keys_generate() -> None:
     from poche_api.identity.tokens import new_signing_key_jwk
 
     typer.echo(json.dumps(new_signing_key_jwk()))
+
+
+@import_cli.command("gtfs")
+def import_gtfs_command(
+    source: Annotated[str, typer.Argument(help="GTFS zip: a file path or an http(s) URL")],
+    force: Annotated[
+        bool, typer.Option(help="Download even if unchanged since the last import")
+    ] = False,
+) -> None:
+    """Load a GTFS beside the active timetable, then switch to it atomically."""
+    import httpx
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from poche_api import __version__
+    from poche_api.app import resolve_database_url
+    from poche_api.db import create_engine
+    from poche_api.migrate import upgrade_async
+    from poche_api.transport.gtfs import InvalidFeed
+    from poche_api.transport.importer import import_path, refresh_from_url
+
+    settings = _settings()
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed:,} rows"),
+        TimeElapsedColumn(),
+    )
+    tasks: dict[str, Any] = {}
+
+    def advance(member: str, rows: int) -> None:
+        if member not in tasks:
+            tasks[member] = progress.add_task(member, total=None)
+        progress.advance(tasks[member], rows)
+
+    async def run() -> str:
+        url, _handle = await resolve_database_url(settings)
+        if settings.embedded_database:
+            await upgrade_async(url)
+        engine = create_engine(url, pool_size=1)
+        try:
+            if source.startswith(("http://", "https://")):
+                async with httpx.AsyncClient(
+                    headers={"User-Agent": f"poche-api/{__version__}"}
+                ) as http:
+                    outcome = await refresh_from_url(
+                        engine, http, source, force=force, progress=advance
+                    )
+                if outcome.result is None:
+                    return "GTFS unchanged since the last import (conditional request)"
+                result = outcome.result
+            else:
+                result = await import_path(engine, Path(source), source=source, progress=advance)
+        finally:
+            await engine.dispose()
+        counts = ", ".join(f"{n:,} {name}" for name, n in sorted(result.counts.items()))
+        return f"feed version {result.feed_version} active ({counts})"
+
+    try:
+        with progress:
+            message = asyncio.run(run())
+    except InvalidFeed as exc:
+        typer.echo(f"invalid GTFS: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(message)
 
 
 def generate_openapi() -> str:

@@ -155,6 +155,34 @@ class Settings(BaseSettings):
     one_time_code_ttl_seconds: int = Field(
         120, description="How long the app has to redeem its one-time code"
     )
+    # --- transport ---
+    transport_gtfs_url: str | None = Field(
+        None,
+        description="Network GTFS zip; default: the transit simulator outside production, "
+        "the Astuce open-data URL in production",
+    )
+    transport_trip_updates_urls: dict[str, str] | None = Field(
+        None, description="GTFS-RT TripUpdates per operator {name: url}; same defaults"
+    )
+    transport_vehicle_positions_urls: dict[str, str] | None = Field(
+        None, description="GTFS-RT VehiclePositions per operator {name: url}; same defaults"
+    )
+    transport_alerts_url: str | None = Field(
+        None, description="GTFS-RT ServiceAlerts of the network; same defaults"
+    )
+    transport_poll_seconds: float = Field(30.0, description="Delay between GTFS-RT polls")
+    transport_feed_timeout_seconds: float = Field(8.0, description="Timeout of one GTFS-RT poll")
+    transport_stale_seconds: int = Field(
+        180, description="A real-time snapshot older than this is ignored (scheduled times)"
+    )
+    transport_vehicle_max_age_seconds: int = Field(
+        180, description="Vehicle positions older than this are hidden"
+    )
+    transport_trusted_lines: list[str] | None = Field(
+        None,
+        description="Route ids whose real-time is measured; others are labelled 'estimated'. "
+        "Unset: every line is trusted",
+    )
 
     @property
     def embedded_database(self) -> bool:
@@ -220,6 +248,14 @@ class Settings(BaseSettings):
             problems.append("POCHE_FCM_PROJECT_ID must be the real Firebase project in production")
         if self.redis_url is None:
             problems.append("POCHE_REDIS_URL is required in production")
+        transport_urls = [
+            self.transport_gtfs_url,
+            self.transport_alerts_url,
+            *(self.transport_trip_updates_urls or {}).values(),
+            *(self.transport_vehicle_positions_urls or {}).values(),
+        ]
+        if any(url and "/_sim/" in url for url in transport_urls):
+            problems.append("transport feeds cannot point at the simulator in production")
         if problems:
             raise InsecureProductionConfig("; ".join(problems))
         return self

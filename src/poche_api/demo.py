@@ -43,3 +43,7 @@ async def _seed_staff(connection: AsyncConnection) -> None:
     from poche_api.identity.demo import seed_demo_staff
 
     await seed_demo_staff(connection)
+
+
+# Domain seeders register themselves on import.
+from poche_api.transport import demo as _transport_demo  # noqa: F401 - registers the seeder

@@ -2,5 +2,6 @@
 
 from poche_api import maintenance
 from poche_api.notifications import tasks as notifications
+from poche_api.transport import tasks as transport_tasks
 
-__all__ = ["maintenance", "notifications"]
+__all__ = ["maintenance", "notifications", "transport_tasks"]

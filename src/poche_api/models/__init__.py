@@ -16,12 +16,34 @@ from poche_api.models.push import (
 )
 from poche_api.models.resident import Resident
 from poche_api.models.staff import StaffMember, StaffTeam, Team
+from poche_api.models.transport import (
+    Agency,
+    Calendar,
+    CalendarDate,
+    FeedSource,
+    FeedVersion,
+    Frequency,
+    Route,
+    ShapePoint,
+    Stop,
+    StopTime,
+    TransportAlert,
+    TransportAlertEvent,
+    TransportFollow,
+    Trip,
+)
 
 __all__ = [
+    "Agency",
     "AuthSession",
+    "Calendar",
+    "CalendarDate",
     "Commune",
     "Consent",
     "Device",
+    "FeedSource",
+    "FeedVersion",
+    "Frequency",
     "IdempotencyKey",
     "PushCampaign",
     "PushDelivery",
@@ -32,7 +54,15 @@ __all__ = [
     "PushTopicSubscription",
     "RefreshToken",
     "Resident",
+    "Route",
+    "ShapePoint",
     "StaffMember",
     "StaffTeam",
+    "Stop",
+    "StopTime",
     "Team",
+    "TransportAlert",
+    "TransportAlertEvent",
+    "TransportFollow",
+    "Trip",
 ]

@@ -6,6 +6,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
+from poche_api.auth.keys import PrincipalKey as Principal
+from poche_api.auth.keys import SupervisorKey as Supervisor
 from poche_api.config import Settings
 from poche_api.db import ReadSessionDep, SessionDep
 from poche_api.errors import problem_responses
@@ -13,7 +15,6 @@ from poche_api.kit.i18n import LanguageDep
 from poche_api.kit.pagination import Page, PageParamsDep
 from poche_api.kit.ratelimit import RateLimit
 from poche_api.notifications import service
-from poche_api.notifications.principal import Principal, Supervisor
 from poche_api.notifications.schemas import (
     ID_PATTERN,
     Campaign,

@@ -26,7 +26,11 @@ class Simulator:
 
 SIMULATORS: dict[str, Simulator] = {}
 # Each module calls ``register`` at import; add a simulator by adding its module here.
-SIMULATOR_MODULES: tuple[str, ...] = ("poche_api.simulators.oidc", "poche_api.simulators.fcm")
+SIMULATOR_MODULES: tuple[str, ...] = (
+    "poche_api.simulators.oidc",
+    "poche_api.simulators.fcm",
+    "poche_api.simulators.transit",
+)
 
 
 def register(simulator: Simulator) -> Simulator:

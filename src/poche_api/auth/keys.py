@@ -1,6 +1,6 @@
-"""Who is calling, for the push routes: identity's principals reduced to the strings push keys on.
+"""Identity's principals reduced to the string key that domains store as an owner.
 
-A push registration belongs to ``request.state.principal_id``, which identity's resolver sets from
+A push registration or a followed stop belongs to ``request.state.principal_id``, which identity's resolver sets from
 the ``Authorization: Bearer`` credential: a resident's or staff member's access token, or an
 anonymous install's device credential. Campaigns are for supervisors (staff with role supervisor
 or admin) and for the break-glass operator token.
@@ -51,5 +51,5 @@ async def supervisor(request: Request, session: ReadSessionDep, _: Credentials) 
     )
 
 
-Principal = Annotated[str, Depends(current_principal)]
-Supervisor = Annotated[str, Depends(supervisor)]
+PrincipalKey = Annotated[str, Depends(current_principal)]
+SupervisorKey = Annotated[str, Depends(supervisor)]

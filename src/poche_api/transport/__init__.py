@@ -1,0 +1,1 @@
+"""Real-time transport on the Astuce network: GTFS timetable, GTFS-RT, alerts, follows."""

@@ -1,0 +1,176 @@
+"""Transport fixtures: the transit simulator on a real port, the simulator's GTFS imported once."""
+
+import asyncio
+import socket
+import tempfile
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+import uvicorn
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI, Request
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.responses import Response
+
+from poche_api.config import Settings
+from poche_api.db import create_sessionmaker
+from poche_api.simulators import transit
+from poche_api.transport.importer import import_path
+from poche_api.transport.realtime import RealtimeCache
+from poche_api.transport.repository import TransportRepository
+from poche_api.transport.service import TransportService
+from tests.conftest import build_app
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED_TRANSIT = ROOT / ".." / "shared" / "data" / "transit"
+PRINCIPAL_HEADER = "X-Test-Principal"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest_asyncio.fixture(scope="session")
+async def sim_url(settings: Settings) -> AsyncIterator[str]:
+    """The transit simulator served by uvicorn on a free 127.0.0.1 port."""
+    port = _free_port()
+    config = uvicorn.Config(
+        transit.build(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(10):
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+            await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture(scope="session")
+def sim_settings(settings: Settings, sim_url: str) -> Settings:
+    return settings.model_copy(
+        update={
+            "transport_gtfs_url": f"{sim_url}/gtfs.zip",
+            "transport_trip_updates_urls": {"TCAR": f"{sim_url}/trip-updates.pb"},
+            "transport_vehicle_positions_urls": {"TCAR": f"{sim_url}/vehicle-positions.pb"},
+            "transport_alerts_url": f"{sim_url}/alerts.pb",
+        }
+    )
+
+
+@pytest_asyncio.fixture(scope="session")
+async def timetable(engine: AsyncEngine) -> int:
+    """The simulator's GTFS, imported (committed) once for the session."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "astuce.zip"
+        path.write_bytes(transit.gtfs_zip())
+        result = await import_path(engine, path, source="simulator")
+    return result.feed_version
+
+
+@pytest_asyncio.fixture
+async def sim(sim_url: str) -> AsyncIterator["SimControl"]:
+    async with httpx.AsyncClient(base_url=sim_url) as http:
+        control = SimControl(http)
+        await control.set(reset=True)
+        yield control
+        await control.set(reset=True)
+
+
+class SimControl:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def set(self, **changes: Any) -> None:
+        body = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in changes.items()}
+        response = await self.http.post("/control", json=body)
+        response.raise_for_status()
+
+    async def scenario(self) -> dict[str, Any]:
+        response = await self.http.get("/scenario")
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+
+@pytest.fixture
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_sessionmaker(engine)
+
+
+@pytest_asyncio.fixture
+async def clean_alerts(engine: AsyncEngine) -> AsyncIterator[None]:
+    async def wipe() -> None:
+        async with engine.begin() as connection:
+            await connection.execute(text("DELETE FROM transport_alert_events"))
+            await connection.execute(text("DELETE FROM transport_alerts"))
+            await connection.execute(
+                text("DELETE FROM pgqueuer WHERE entrypoint LIKE 'transport.%'")
+            )
+
+    await wipe()
+    yield
+    await wipe()
+
+
+@pytest.fixture
+def service_factory(session: AsyncSession, redis: Redis, sim_settings: Settings) -> Any:
+    def make(settings: Settings | None = None) -> TransportService:
+        return TransportService(
+            TransportRepository.from_session(session),
+            settings=settings or sim_settings,
+            redis=redis,
+            cache=RealtimeCache(),
+        )
+
+    return make
+
+
+class _TestPrincipal(BaseHTTPMiddleware):
+    """Stands in for the identity capability (another branch): the principal from a header."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        principal = request.headers.get(PRINCIPAL_HEADER)
+        if principal:
+            request.state.principal_id = principal
+        return await call_next(request)
+
+
+@pytest_asyncio.fixture
+async def transport_app(
+    sim_settings: Settings, session: AsyncSession, timetable: int
+) -> AsyncIterator[tuple[FastAPI, LifespanManager]]:
+    app = build_app(sim_settings, session)
+    app.add_middleware(_TestPrincipal)
+    async with LifespanManager(app) as manager:
+        yield app, manager
+
+
+@pytest_asyncio.fixture
+async def transport_client(
+    transport_app: tuple[FastAPI, LifespanManager],
+) -> AsyncIterator[httpx.AsyncClient]:
+    _, manager = transport_app
+    transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+def app_redis(transport_app: tuple[FastAPI, LifespanManager]) -> Redis:
+    """The app's own Redis client (its lifespan state), so a test can poll into it."""
+    _, manager = transport_app
+    client: Redis = manager._state["redis"]  # asgi-lifespan keeps the lifespan state here
+    return client
