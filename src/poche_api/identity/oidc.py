@@ -255,6 +255,11 @@ class OidcClient:
             claims = await self.verify_jwt(metadata, response.text.strip(), "userinfo")
             if claims.get("iss", metadata.issuer) != metadata.issuer:
                 raise _rejected("userinfo: émetteur.", "userinfo: wrong issuer.", "claim-iss")
+            audience = claims.get("aud", self.config.client_id)
+            if self.config.client_id not in (
+                audience if isinstance(audience, list) else [audience]
+            ):
+                raise _rejected("userinfo: destinataire.", "userinfo: wrong audience.", "claim-aud")
         elif media_type == "application/json" and not self.config.userinfo_jwt_required:
             try:
                 claims = dict(response.json())
