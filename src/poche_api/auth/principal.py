@@ -35,6 +35,13 @@ class Principal:
     teams: frozenset[str] = field(default_factory=frozenset)
 
     @property
+    def uid(self) -> uuid.UUID:
+        """The account or device id (every principal but the operator has one)."""
+        if self.id is None:
+            raise invalid_token()
+        return self.id
+
+    @property
     def key(self) -> str:
         return f"{self.kind}:{self.id or 'operator'}"
 
