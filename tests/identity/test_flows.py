@@ -148,6 +148,7 @@ class TestStaffFlow:
         ("expired", "claim-exp"),
         ("wrong_nonce", "claim-nonce"),
         ("acr_low", "claim-acr"),
+        ("future_iat", "claim-iat"),
         ("unknown_kid", "unknown-kid"),
         ("tamper_userinfo", "bad-signature"),
     ],

@@ -49,6 +49,7 @@ MISBEHAVIOURS = frozenset(
         "expired",
         "wrong_nonce",
         "acr_low",
+        "future_iat",
         "unknown_kid",
         "tamper_userinfo",
     }
@@ -297,6 +298,8 @@ def _build(settings: Settings, name: ProviderName) -> Starlette:
             id_claims.update(iat=now - 600, exp=now - 300)
         if "wrong_nonce" in mis:
             id_claims["nonce"] = secrets.token_urlsafe(32)
+        if "future_iat" in mis:
+            id_claims["iat"] = now + 600
         if "acr_low" in mis:
             id_claims["acr"] = "eidas0"
         access_token = secrets.token_urlsafe(32)
