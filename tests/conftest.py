@@ -18,15 +18,17 @@ import httpx
 import pytest
 import pytest_asyncio
 from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from poche_api.app import create_app
+from poche_api.auth.keys import current_principal
 from poche_api.config import Settings
 from poche_api.db import create_engine, get_read_session, get_session, plain_url
+from poche_api.errors import Unauthorized
 from poche_api.migrate import upgrade
 from poche_api.redis import create_redis
 
@@ -155,6 +157,24 @@ def build_app(settings: Settings, session: AsyncSession) -> FastAPI:
 @pytest.fixture
 def app(settings: Settings, session: AsyncSession, redis: Redis) -> FastAPI:
     return build_app(settings, session)
+
+
+def principal_from_test_header(app: FastAPI) -> None:
+    """Test seam for domains that key data on a principal (push, transport follows).
+
+    ``X-Test-Principal: alice`` names the caller instead of minting identity credentials in every
+    test; identity's own tests (and one per domain) cover the real resolution from tokens.
+    """
+
+    async def from_header(request: Request) -> str:
+        principal = request.headers.get("x-test-principal")
+        if not principal:
+            raise Unauthorized(
+                ("Identification requise.", "A principal is required."), slug="principal-required"
+            )
+        return principal
+
+    app.dependency_overrides[current_principal] = from_header
 
 
 def state_per_request(app: ASGIApp) -> ASGIApp:

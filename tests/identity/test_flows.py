@@ -148,6 +148,7 @@ class TestStaffFlow:
         ("expired", "claim-exp"),
         ("wrong_nonce", "claim-nonce"),
         ("acr_low", "claim-acr"),
+        ("future_iat", "claim-iat"),
         ("unknown_kid", "unknown-kid"),
         ("tamper_userinfo", "bad-signature"),
     ],
@@ -286,3 +287,30 @@ async def test_sign_in_is_rate_limited(live: Live) -> None:
 
     assert statuses[:20] == [302] * 20
     assert statuses[20] == 429
+
+
+async def test_the_token_endpoint_validates_grants(live: Live) -> None:
+    for body in (
+        {"grant_type": "password", "username": "x", "password": "y"},
+        {"grant_type": "authorization_code", "code": "c" * 43},
+        {"grant_type": "refresh_token", "refresh_token": "r" * 43, "scope": "admin"},
+    ):
+        response = await live.http.post("/v1/auth/token", json=body)
+        assert response.status_code == 422, body
+        assert response.headers["content-type"] == PROBLEM
+    unknown = await live.http.post(
+        "/v1/auth/token", json={"grant_type": "refresh_token", "refresh_token": "prt_" + "r" * 43}
+    )
+    assert unknown.status_code == 401
+    assert problem_slug(unknown.json()) == "refresh-token-invalid"
+
+
+async def test_a_device_has_no_session_to_log_out(live: Live) -> None:
+    device = (await live.http.post("/v1/devices", json={"platform": "web"})).json()
+
+    response = await live.http.post("/v1/auth/logout", headers=bearer(device["device_token"]))
+
+    assert response.status_code == 403
+    assert (
+        await live.http.get("/v1/me", headers=bearer(device["device_token"]))
+    ).status_code == 403

@@ -12,34 +12,19 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from poche_api import jobs
 from poche_api.config import Settings
 from poche_api.db import create_sessionmaker, plain_url
 from poche_api.notifications import firebase, service
 from poche_api.notifications.schemas import Preferences, RegistrationIn
-from tests.conftest import build_app, state_per_request
+from tests.conftest import build_app, principal_from_test_header, state_per_request
 from tests.fcm_server import FcmControl, serve_fcm_simulator
 
 PUSH_TABLES = (
     "push_inbox, push_deliveries, push_notifications, push_campaigns, "
     "push_topic_subscriptions, push_preferences, push_registrations"
 )
-
-
-class PrincipalFromHeader:
-    """Test stand-in for identity: ``X-Test-Principal`` becomes ``request.state.principal_id``."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"x-test-principal":
-                    scope.setdefault("state", {})["principal_id"] = value.decode()
-        await self.app(scope, receive, send)
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +51,7 @@ async def push_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The API (per-test rolled-back session) with the test principal header."""
     app: FastAPI = build_app(push_settings, session)
-    app.add_middleware(PrincipalFromHeader)
+    principal_from_test_header(app)
     async with LifespanManager(state_per_request(app)) as manager:
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

@@ -13,12 +13,10 @@ import pytest
 import pytest_asyncio
 import uvicorn
 from asgi_lifespan import LifespanManager
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.responses import Response
 
 from poche_api.config import Settings
 from poche_api.db import create_sessionmaker
@@ -27,7 +25,7 @@ from poche_api.transport.importer import import_path
 from poche_api.transport.realtime import RealtimeCache
 from poche_api.transport.repository import TransportRepository
 from poche_api.transport.service import TransportService
-from tests.conftest import build_app
+from tests.conftest import build_app, principal_from_test_header, state_per_request
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_TRANSIT = ROOT / ".." / "shared" / "data" / "transit"
@@ -138,23 +136,13 @@ def service_factory(session: AsyncSession, redis: Redis, sim_settings: Settings)
     return make
 
 
-class _TestPrincipal(BaseHTTPMiddleware):
-    """Stands in for the identity capability (another branch): the principal from a header."""
-
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        principal = request.headers.get(PRINCIPAL_HEADER)
-        if principal:
-            request.state.principal_id = principal
-        return await call_next(request)
-
-
 @pytest_asyncio.fixture
 async def transport_app(
     sim_settings: Settings, session: AsyncSession, timetable: int
 ) -> AsyncIterator[tuple[FastAPI, LifespanManager]]:
     app = build_app(sim_settings, session)
-    app.add_middleware(_TestPrincipal)
-    async with LifespanManager(app) as manager:
+    principal_from_test_header(app)
+    async with LifespanManager(state_per_request(app)) as manager:
         yield app, manager
 
 

@@ -173,3 +173,19 @@ class TestFollows:
 
         assert unknown.status_code == 404
         assert extra.status_code == 422
+
+
+async def test_follows_belong_to_identity_s_principals(client: httpx.AsyncClient) -> None:
+    """Through identity's real device credentials, not the test principal header."""
+    device = (await client.post("/v1/devices", json={"platform": "android"})).json()
+    mine = {"Authorization": f"Bearer {device['device_token']}"}
+
+    anonymous = await client.get("/v1/transport/follows")
+    forged = await client.get(
+        "/v1/transport/follows", headers={"Authorization": "Bearer pdc_forged"}
+    )
+    listed = await client.get("/v1/transport/follows", headers=mine)
+
+    assert anonymous.status_code == 401
+    assert forged.status_code == 401
+    assert listed.status_code == 200

@@ -23,6 +23,7 @@ from poche_api.identity.schemas import StaffRole
 from poche_api.kit.ratelimit import client_ip
 
 PrincipalKind = Literal["resident", "staff", "device", "operator"]
+_SCOPE_KEY = "poche.principal"
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="poche-api"'}
 
 
@@ -33,6 +34,13 @@ class Principal:
     session_id: uuid.UUID | None = None
     role: StaffRole | None = None
     teams: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def uid(self) -> uuid.UUID:
+        """The account or device id (every principal but the operator has one)."""
+        if self.id is None:
+            raise invalid_token()
+        return self.id
 
     @property
     def key(self) -> str:
@@ -63,11 +71,15 @@ def bearer(request: Request) -> str | None:
 
 async def resolve(request: Request, session: AsyncSession) -> Principal | None:
     """The caller, or None without credentials; 401 for credentials that do not hold."""
-    cached: Principal | None = getattr(request.state, "principal", None)
-    if cached is not None:
+    # Cached in the request's own scope: ``request.state`` may be shared with the lifespan state
+    # under some servers and test transports, and must never carry one caller into the next.
+    if _SCOPE_KEY in request.scope:
+        cached: Principal | None = request.scope[_SCOPE_KEY]
         return cached
+    request.state.principal_id = None
     token = bearer(request)
     if token is None:
+        request.scope[_SCOPE_KEY] = None
         return None
     settings: Settings = request.state.settings
     principal: Principal | None
@@ -80,7 +92,7 @@ async def resolve(request: Request, session: AsyncSession) -> Principal | None:
         principal = await _from_access_token(request, session, settings, token)
     if principal is None:
         raise invalid_token()
-    request.state.principal = principal
+    request.scope[_SCOPE_KEY] = principal
     request.state.principal_id = principal.key
     return principal
 

@@ -225,6 +225,8 @@ class OidcClient:
         audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
         if len(audiences) > 1 and claims.get("azp") != self.config.client_id:
             raise _rejected("Destinataire invalide.", "Invalid azp.", "claim-azp")
+        if int(claims["iat"]) > time.time() + LEEWAY_SECONDS:
+            raise _rejected("Jeton daté du futur.", "id_token issued in the future.", "claim-iat")
         if int(claims["iat"]) < time.time() - MAX_IAT_AGE_SECONDS:
             raise _rejected("Jeton trop ancien.", "id_token issued too long ago.", "claim-iat")
         if claims.get("nonce") != nonce:
@@ -255,6 +257,11 @@ class OidcClient:
             claims = await self.verify_jwt(metadata, response.text.strip(), "userinfo")
             if claims.get("iss", metadata.issuer) != metadata.issuer:
                 raise _rejected("userinfo: émetteur.", "userinfo: wrong issuer.", "claim-iss")
+            audience = claims.get("aud", self.config.client_id)
+            if self.config.client_id not in (
+                audience if isinstance(audience, list) else [audience]
+            ):
+                raise _rejected("userinfo: destinataire.", "userinfo: wrong audience.", "claim-aud")
         elif media_type == "application/json" and not self.config.userinfo_jwt_required:
             try:
                 claims = dict(response.json())

@@ -42,14 +42,14 @@ def _flow(request: Request) -> service.Flow:
 async def me(principal: AnyPrincipal, session: ReadSessionDep, response: Response) -> Me:
     response.headers.update(NO_STORE)
     if principal.kind == "resident" and principal.id is not None:
-        resident = await service.get_resident(session, principal.id)
+        resident = await service.get_resident(session, principal.uid)
         return Me(
             id=resident.id, kind="resident", resident=ResidentProfile.model_validate(resident)
         )
     if principal.kind == "staff" and principal.id is not None:
         out = await service.staff_out(
             IdentityRepository.from_session(session),
-            await service.get_staff(session, principal.id),
+            await service.get_staff(session, principal.uid),
         )
         return Me(id=out.id, kind="staff", staff=StaffProfile.model_validate(out))
     raise Forbidden(
@@ -68,9 +68,8 @@ async def me(principal: AnyPrincipal, session: ReadSessionDep, response: Respons
 async def export(
     principal: CurrentResident, session: ReadSessionDep, response: Response
 ) -> PersonalDataExport:
-    assert principal.id is not None  # noqa: S101 - residents always have an id
     response.headers.update({**NO_STORE, "Content-Disposition": "attachment; filename=poche.json"})
-    return await service.export_personal_data(session, principal.id)
+    return await service.export_personal_data(session, principal.uid)
 
 
 @router.delete(
@@ -81,8 +80,7 @@ async def export(
     dependencies=[Depends(RateLimit("me-erase", quota=5, window=3600, key=credential_or_ip))],
 )
 async def erase(principal: CurrentResident, session: SessionDep, request: Request) -> Response:
-    assert principal.id is not None  # noqa: S101
-    await service.erase_resident(_flow(request), session, principal.id)
+    await service.erase_resident(_flow(request), session, principal.uid)
     return Response(status_code=204)
 
 
@@ -95,9 +93,8 @@ async def erase(principal: CurrentResident, session: SessionDep, request: Reques
 async def consents(
     principal: CurrentResident, session: ReadSessionDep, response: Response
 ) -> list[ConsentOut]:
-    assert principal.id is not None  # noqa: S101
     response.headers.update(NO_STORE)
-    return await service.current_consents(session, principal.id)
+    return await service.current_consents(session, principal.uid)
 
 
 @router.put(
@@ -112,8 +109,7 @@ async def put_consent(
     kind: Annotated[ConsentKind, Path(description="geolocation or notifications")],
     body: ConsentIn,
 ) -> ConsentOut:
-    assert principal.id is not None  # noqa: S101
-    return await service.record_consent(session, principal.id, kind, body.granted, body.version)
+    return await service.record_consent(session, principal.uid, kind, body.granted, body.version)
 
 
 @router.get(
@@ -125,9 +121,8 @@ async def put_consent(
 async def devices(
     principal: CurrentResident, session: ReadSessionDep, response: Response
 ) -> list[DeviceOut]:
-    assert principal.id is not None  # noqa: S101
     response.headers.update(NO_STORE)
-    return await service.my_devices(session, principal.id)
+    return await service.my_devices(session, principal.uid)
 
 
 @router.post(
@@ -138,9 +133,8 @@ async def devices(
     dependencies=[Depends(RateLimit("me-device-link", quota=10, window=60, key=credential_or_ip))],
 )
 async def link(principal: CurrentResident, session: SessionDep, body: DeviceLink) -> DeviceOut:
-    assert principal.id is not None  # noqa: S101
     return DeviceOut.model_validate(
-        await service.link_device(session, principal.id, body.device_token)
+        await service.link_device(session, principal.uid, body.device_token)
     )
 
 
@@ -153,6 +147,5 @@ async def link(principal: CurrentResident, session: SessionDep, body: DeviceLink
 async def delete_device(
     principal: CurrentResident, session: SessionDep, device_id: uuid.UUID
 ) -> Response:
-    assert principal.id is not None  # noqa: S101
-    await service.delete_my_device(session, principal.id, device_id)
+    await service.delete_my_device(session, principal.uid, device_id)
     return Response(status_code=204)

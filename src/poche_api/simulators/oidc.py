@@ -49,6 +49,7 @@ MISBEHAVIOURS = frozenset(
         "expired",
         "wrong_nonce",
         "acr_low",
+        "future_iat",
         "unknown_kid",
         "tamper_userinfo",
     }
@@ -174,17 +175,32 @@ def _oauth_error(error: str, description: str, status: int = 400) -> JSONRespons
     return JSONResponse({"error": error, "error_description": description}, status_code=status)
 
 
+_KEYS: dict[str, tuple[ECKey | RSAKey, ECKey | RSAKey]] = {}
+
+
+def _keys(name: ProviderName) -> tuple[ECKey | RSAKey, ECKey | RSAKey]:
+    """The signing key and a rogue key (never published), generated once per process."""
+    if name not in _KEYS:
+        pair: list[ECKey | RSAKey] = []
+        for _ in range(2):
+            key: ECKey | RSAKey
+            if name == "franceconnect":
+                key = ECKey.generate_key("P-256", parameters={"alg": "ES256", "use": "sig"})
+            else:
+                key = RSAKey.generate_key(2048, parameters={"alg": "RS256", "use": "sig"})
+            key.ensure_kid()
+            pair.append(key)
+        _KEYS[name] = (pair[0], pair[1])
+    return _KEYS[name]
+
+
 def _build(settings: Settings, name: ProviderName) -> Starlette:
-    if name == "franceconnect":
-        key: ECKey | RSAKey = ECKey.generate_key("P-256", parameters={"alg": "ES256", "use": "sig"})
-        rogue: ECKey | RSAKey = ECKey.generate_key("P-256", parameters={"alg": "ES256"})
-        alg, identities = "ES256", FRANCECONNECT_IDENTITIES
-    else:
-        key = RSAKey.generate_key(2048, parameters={"alg": "RS256", "use": "sig"})
-        rogue = RSAKey.generate_key(2048, parameters={"alg": "RS256"})
-        alg, identities = "RS256", STAFF_IDENTITIES
-    key.ensure_kid()
-    rogue.ensure_kid()
+    key, rogue = _keys(name)
+    alg, identities = (
+        ("ES256", FRANCECONNECT_IDENTITIES)
+        if name == "franceconnect"
+        else ("RS256", STAFF_IDENTITIES)
+    )
     provider = _Provider(name, settings, key, rogue, alg, identities)
     config = provider_config(settings, name)
     client_id = config.client_id if config.client_id else DEMO_CLIENT_IDS[name]
@@ -282,6 +298,8 @@ def _build(settings: Settings, name: ProviderName) -> Starlette:
             id_claims.update(iat=now - 600, exp=now - 300)
         if "wrong_nonce" in mis:
             id_claims["nonce"] = secrets.token_urlsafe(32)
+        if "future_iat" in mis:
+            id_claims["iat"] = now + 600
         if "acr_low" in mis:
             id_claims["acr"] = "eidas0"
         access_token = secrets.token_urlsafe(32)
