@@ -569,11 +569,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         child_phase(argv[1], argv[2:])
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
-    parser.add_argument("which", nargs="*", choices=["import", "merge", "http"], default=[])
+    parser.add_argument("which", nargs="*", help="import, merge and/or http (default: all)")
     parser.add_argument("--duration", type=float, default=10.0, help="wrk seconds")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections")
     options = parser.parse_args(argv)
     which = options.which or ["import", "merge", "http"]
+    unknown = set(which) - {"import", "merge", "http"}
+    if unknown:
+        parser.error(f"unknown benchmark(s): {sorted(unknown)}")
     WORK.mkdir(parents=True, exist_ok=True)
     body: list[str] = []
     if "import" in which:

@@ -4,8 +4,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from poche_api.transport.gtfs import import_gtfs
 from poche_api.transport.service import TransportService
+from tests.transport.conftest import SHARED_TRANSIT
 
 pytestmark = pytest.mark.usefixtures("timetable")
 ServiceFactory = Callable[[], TransportService]
@@ -78,3 +81,27 @@ async def test_the_terminus_is_not_a_departure(service_factory: ServiceFactory) 
 
     assert board.departures
     assert {d.headsign for d in board.departures} == {"Boulingrin"}
+
+
+@pytest.mark.skipif(
+    not (SHARED_TRANSIT / "bullrunner-gtfs.zip").exists(),
+    reason="../shared/data/transit/bullrunner-gtfs.zip is not there (real feed samples)",
+)
+async def test_frequency_based_trips_are_expanded_by_their_headway(
+    session: AsyncSession, service_factory: ServiceFactory
+) -> None:
+    # Inside the test's transaction (rolled back): the real Bull Runner feed, Tampa time.
+    driver = (await (await session.connection()).get_raw_connection()).driver_connection
+    await import_gtfs(driver, SHARED_TRANSIT / "bullrunner-gtfs.zip", source="bullrunner")
+
+    # Monday 4 March 2019, 08:00 in Tampa (EST): route A runs every 600 s from 07:00.
+    board = await service_factory().departures(
+        "230", now=datetime(2019, 3, 4, 13, 0, tzinfo=UTC), limit=50, horizon_minutes=30
+    )
+
+    route_a = [d.scheduled_at for d in board.departures if d.line.id == "A"]
+    assert route_a[:3] == [
+        datetime(2019, 3, 4, 13, 1, 4, tzinfo=UTC),  # 08:01:04: the 08:00 run + 64 s
+        datetime(2019, 3, 4, 13, 11, 4, tzinfo=UTC),
+        datetime(2019, 3, 4, 13, 21, 4, tzinfo=UTC),
+    ]

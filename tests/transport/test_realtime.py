@@ -215,3 +215,40 @@ class TestVehicles:
         assert all(v.age_seconds == 0 for v in now.items)
         assert all(49.3 < v.lat < 49.5 and 1.0 < v.lon < 1.2 for v in now.items)
         assert later.items == []
+
+
+class TestPolling:
+    async def test_an_unchanged_feed_is_not_downloaded_again(
+        self,
+        sim: SimControl,
+        sim_settings: Settings,
+        redis: Redis,
+        sessionmaker: async_sessionmaker[AsyncSession],
+    ) -> None:
+        await sim.set(now=T)
+
+        first = await _poll(sim_settings, redis, sessionmaker)
+        second = await _poll(sim_settings, redis, sessionmaker)
+
+        assert first["trip_updates:TCAR"].status is realtime.PollStatus.updated
+        assert second["trip_updates:TCAR"].status is realtime.PollStatus.not_modified  # ETag
+
+    async def test_a_message_older_than_the_snapshot_is_refused(
+        self,
+        sim: SimControl,
+        sim_settings: Settings,
+        redis: Redis,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        service_factory: ServiceFactory,
+    ) -> None:
+        await sim.set(now=T)
+        await _poll(sim_settings, redis, sessionmaker)
+        await sim.set(now=T - timedelta(minutes=5))  # a lagging server behind a load balancer
+
+        outcomes = await _poll(sim_settings, redis, sessionmaker)
+
+        assert outcomes["trip_updates:TCAR"].error == "older"
+        [health] = [
+            f for f in (await service_factory().health()).feeds if f.name == "trip_updates:TCAR"
+        ]
+        assert health.last_error == "header timestamp older than the snapshot"

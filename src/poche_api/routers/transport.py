@@ -121,13 +121,11 @@ async def departures(
     limit: Annotated[int, Query(ge=1, le=50, description="At most this many departures")] = 20,
     horizon: Annotated[int, Query(ge=5, le=720, description="Look this many minutes ahead")] = 90,
 ) -> Response:
-    boards = service.cache.boards
-    key = (stop_id, limit, horizon)
-    body = boards.get(key)
-    if body is None:
-        result = await service.departures(stop_id, horizon_minutes=horizon, limit=limit)
-        body = encode(result)
-        boards.put(key, body)
+
+    async def compute() -> bytes:
+        return encode(await service.departures(stop_id, horizon_minutes=horizon, limit=limit))
+
+    body = await service.cache.boards.get_or_compute((stop_id, limit, horizon), compute)
     return cached_json(request, body, max_age=REALTIME_MAX_AGE)
 
 

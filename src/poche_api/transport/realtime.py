@@ -6,11 +6,12 @@ the poller stores a newer one. Health (last success, age, entity count, errors) 
 per feed. The merge is a pure function of a scheduled departure and the TripUpdates index.
 """
 
+import asyncio
 import dataclasses
 import hashlib
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
@@ -583,6 +584,31 @@ class BoardCache:
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
         self._entries: dict[tuple[Any, ...], tuple[float, bytes]] = {}
+        self._pending: dict[tuple[Any, ...], asyncio.Future[bytes]] = {}
+
+    async def get_or_compute(
+        self, key: tuple[Any, ...], compute: Callable[[], Awaitable[bytes]]
+    ) -> bytes:
+        """The cached bytes, or computed once while concurrent callers wait (single flight)."""
+        cached = self.get(key)
+        if cached is not None:
+            return cached
+        pending = self._pending.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            body = await compute()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody logs it as lost
+            raise
+        finally:
+            self._pending.pop(key, None)
+        future.set_result(body)
+        self.put(key, body)
+        return body
 
     def get(self, key: tuple[Any, ...]) -> bytes | None:
         entry = self._entries.get(key)
