@@ -114,8 +114,15 @@ async def clean_alerts(engine: AsyncEngine) -> AsyncIterator[None]:
         async with engine.begin() as connection:
             await connection.execute(text("DELETE FROM transport_alert_events"))
             await connection.execute(text("DELETE FROM transport_alerts"))
+            await connection.execute(text("DELETE FROM transport_follows"))
             await connection.execute(
-                text("DELETE FROM pgqueuer WHERE entrypoint LIKE 'transport.%'")
+                text("TRUNCATE push_inbox, push_deliveries, push_notifications")
+            )
+            await connection.execute(
+                text(
+                    "DELETE FROM pgqueuer WHERE entrypoint LIKE 'transport.%' "
+                    "OR entrypoint LIKE 'notifications.%'"
+                )
             )
 
     await wipe()

@@ -63,7 +63,7 @@ async def test_new_changed_and_resolved_alerts_are_recorded_once_each(
     assert queued == 3
 
 
-async def test_the_alert_changed_job_marks_the_event_ready_for_notification(
+async def test_a_disruption_is_pushed_once_to_its_line_and_stop_followers(
     sim: SimControl,
     sim_settings: Settings,
     settings: Settings,
@@ -73,6 +73,21 @@ async def test_the_alert_changed_job_marks_the_event_ready_for_notification(
 ) -> None:
     await sim.set(now=datetime.now(UTC).replace(microsecond=0))
     [event_id] = await _poll(sim_settings, redis, sessionmaker)
+    async with engine.begin() as connection:
+        event = (
+            await connection.execute(
+                text("SELECT route_ids, stop_ids FROM transport_alert_events WHERE id = :id"),
+                {"id": event_id},
+            )
+        ).one()
+        target = event.stop_ids[0] if event.stop_ids else event.route_ids[0]
+        await connection.execute(
+            text(
+                "INSERT INTO transport_follows (id, principal_id, kind, target_id, created_at) "
+                "VALUES (:id, 'device:rider', :kind, :target, now())"
+            ),
+            {"id": uuid.uuid4(), "kind": "stop" if event.stop_ids else "line", "target": target},
+        )
     async with httpx.AsyncClient() as http:
         context = JobContext(
             job_id=1,
@@ -83,9 +98,27 @@ async def test_the_alert_changed_job_marks_the_event_ready_for_notification(
             http=http,
         )
         await alert_changed(context, {"event_id": str(event_id)})
-        await alert_changed(context, {"event_id": str(event_id)})  # idempotent
+        await alert_changed(context, {"event_id": str(event_id)})  # never repeated
 
-    assert await _events(engine) == [("new", 1, "ready")]
+    assert await _events(engine) == [("new", 1, "notified")]
+    async with engine.connect() as connection:
+        pushed = (
+            await connection.execute(
+                text("SELECT kind, target_type, target, params FROM push_notifications")
+            )
+        ).all()
+        deliveries = await connection.scalar(
+            text("SELECT count(*) FROM pgqueuer WHERE entrypoint = 'notifications.deliver'")
+        )
+    by_target = {(row.target_type, row.target): row for row in pushed}
+    assert {("topic", f"line-{r.replace(':', '_')}") for r in event.route_ids} | {
+        ("principal", "device:rider")
+    } == set(by_target)
+    rider = by_target[("principal", "device:rider")]
+    assert rider.kind == "transport_disruption"
+    assert rider.params["title_fr"].startswith("Ligne ")
+    assert rider.params["title_en"].startswith("Line ")
+    assert deliveries == len(pushed)
 
 
 async def test_alerts_are_served_per_line_and_stop_in_french_or_english(

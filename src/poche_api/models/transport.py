@@ -246,7 +246,7 @@ class TransportAlertEvent(Base):
     content_hash: Mapped[str] = mapped_column(String(32))
     route_ids: Mapped[list[str]] = mapped_column(ARRAY(Text))
     stop_ids: Mapped[list[str]] = mapped_column(ARRAY(Text))
-    status: Mapped[str] = mapped_column(String(16))  # pending | ready (push not wired yet)
+    status: Mapped[str] = mapped_column(String(16))  # pending | notified
     created_at: Mapped[datetime] = mapped_column(
         TIMESTAMP(timezone=True), server_default=func.now()
     )

@@ -107,6 +107,23 @@ class PushRepository:
         )
         return {row.topic: row for row in rows.scalars()}
 
+    async def owners_subscribed_to(self, topics: Iterable[str]) -> set[str]:
+        """Owners of an enabled install subscribed to one of these (localized) topics."""
+        statement = (
+            select(PushRegistration.owner)
+            .join(
+                PushTopicSubscription,
+                PushTopicSubscription.registration_id == PushRegistration.id,
+            )
+            .where(
+                PushTopicSubscription.topic.in_(list(topics)),
+                PushTopicSubscription.state == "subscribed",
+                PushRegistration.enabled.is_(True),
+            )
+            .distinct()
+        )
+        return set((await self.session.scalars(statement)).all())
+
     async def forget_subscriptions(self, registration_id: uuid.UUID) -> None:
         await self.session.execute(
             delete(PushTopicSubscription).where(

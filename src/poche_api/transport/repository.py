@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, select, text
+from sqlalchemy import Row, delete, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -281,6 +281,23 @@ class TransportRepository:
 
     async def event(self, event_id: uuid.UUID) -> TransportAlertEvent | None:
         return await self.session.get(TransportAlertEvent, event_id, with_for_update=True)
+
+    async def alert(self, feed: str, alert_id: str) -> TransportAlert | None:
+        return await self.session.get(TransportAlert, (feed, alert_id))
+
+    async def followers(self, *, route_ids: list[str], stop_ids: list[str]) -> list[str]:
+        """Principals following one of these lines or stops."""
+        statement = (
+            select(TransportFollow.principal_id)
+            .where(
+                or_(
+                    (TransportFollow.kind == "line") & TransportFollow.target_id.in_(route_ids),
+                    (TransportFollow.kind == "stop") & TransportFollow.target_id.in_(stop_ids),
+                )
+            )
+            .distinct()
+        )
+        return list((await self.session.scalars(statement)).all())
 
     async def open_alerts(
         self, *, route_id: str | None = None, stop_ids: list[str] | None = None

@@ -23,6 +23,7 @@ from poche_api import jobs
 from poche_api.config import Settings
 from poche_api.jobs import JobContext, registry
 from poche_api.transport import realtime
+from poche_api.transport.disruptions import push_disruption
 from poche_api.transport.importer import refresh_from_url
 from poche_api.transport.repository import TransportRepository
 from poche_api.transport.service import TransportService
@@ -146,13 +147,15 @@ async def refresh_gtfs(ctx: JobContext, payload: dict[str, Any]) -> None:
 
 @registry.job("transport.alert_changed")
 async def alert_changed(ctx: JobContext, payload: dict[str, Any]) -> None:
-    """Mark the event ready for notification. Push fan-out to followers is not wired yet: it
-    lands with the push capability, which will pick up ``ready`` events."""
+    """Push the change to the line's and stops' followers, once: the event row is locked and
+    marked in the same transaction that enqueues the notifications."""
     async with ctx.session() as session:
         event = await TransportRepository.from_session(session).event(
             uuid.UUID(payload["event_id"])
         )
         if event is not None and event.status == "pending":
-            event.status = "ready"
+            if event.route_ids or event.stop_ids:
+                await push_disruption(session, event)
+            event.status = "notified"
             event.ready_at = datetime.now(UTC)
         await session.commit()
