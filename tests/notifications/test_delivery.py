@@ -332,3 +332,29 @@ async def test_a_killed_worker_loses_nothing_and_resends_nothing_recorded(
     assert set((await statuses(engine)).values()) == {"sent"}
     assert all(stats["delivered"][token] == 1 for token in recorded)  # nothing recorded resent
     assert len(stats["duplicates"]) <= 50  # at most the one batch in flight at the kill
+
+
+async def test_a_dead_runs_lease_delays_the_next_run_but_loses_nothing(
+    committed: async_sessionmaker[AsyncSession],
+    make_device: DeviceMaker,
+    push_resources: jobs.WorkerResources,
+    engine: AsyncEngine,
+    fcm: FcmControl,
+) -> None:
+    _, token = await make_device("kai", "kai")
+    await run_jobs(push_resources, engine)
+    notification = await notify(committed, Target(principal="kai"))
+    # What a worker killed mid-send leaves behind in a shared Redis.
+    await push_resources.redis.set(f"push:lease:{notification.id}", "dead-worker", ex=3)
+
+    await run_jobs(push_resources, engine)
+
+    assert (await fcm.stats())["delivered"] == {token: 1}
+    assert await statuses(engine) == {token: "sent"}
+    waited = await one(
+        engine,
+        "SELECT d.sent_at - n.created_at FROM push_deliveries d "
+        "JOIN push_notifications n ON n.id = d.notification_id",
+    )
+    assert isinstance(waited, timedelta)
+    assert waited >= timedelta(seconds=2)  # it did not send while the lease was held
