@@ -49,6 +49,7 @@ TOPIC_RETRYABLE = {
     "DEADLINE_EXCEEDED",
 }
 TOPIC_GONE = {"UNREGISTERED", "NOT_FOUND", "INVALID_ARGUMENT", "SENDER_ID_MISMATCH"}
+GONE_REASONS = {"INVALID_ARGUMENT": "invalid_token", "SENDER_ID_MISMATCH": "sender_id_mismatch"}
 
 PUSH_SENDS = Counter("poche_push_sends_total", "FCM sends by outcome", ["outcome"])
 THIRD_PARTY_AUTH = Counter(
@@ -335,7 +336,7 @@ async def sync_topics(ctx: JobContext, payload: dict[str, Any]) -> None:
             elif reason in TOPIC_RETRYABLE:
                 retry = True
             elif reason in TOPIC_GONE and registration.enabled:
-                await repo.disable([registration.id], "unregistered")
+                await repo.disable([registration.id], GONE_REASONS.get(reason, "unregistered"))
                 await repo.forget_subscriptions(registration.id)
                 break
             else:
