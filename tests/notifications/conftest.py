@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from poche_api import jobs
+from poche_api.app import create_app
 from poche_api.config import Settings
 from poche_api.db import create_sessionmaker, plain_url
 from poche_api.notifications import firebase, service
@@ -66,6 +67,22 @@ async def push_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The API (per-test rolled-back session) with the test principal header."""
     app: FastAPI = build_app(push_settings, session)
+    app.add_middleware(PrincipalFromHeader)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+@pytest_asyncio.fixture
+async def committed_push_client(
+    push_settings: Settings,
+    committed: async_sessionmaker[AsyncSession],
+    redis: Redis,
+    fcm: FcmControl,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API with sessions that really commit (what idempotent replays need)."""
+    app = create_app(push_settings)
     app.add_middleware(PrincipalFromHeader)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
