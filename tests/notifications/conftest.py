@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from poche_api import jobs
+from poche_api.app import create_app
 from poche_api.config import Settings
 from poche_api.db import create_sessionmaker, plain_url
 from poche_api.notifications import firebase, service
@@ -51,6 +52,22 @@ async def push_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The API (per-test rolled-back session) with the test principal header."""
     app: FastAPI = build_app(push_settings, session)
+    principal_from_test_header(app)
+    async with LifespanManager(state_per_request(app)) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+@pytest_asyncio.fixture
+async def committed_push_client(
+    push_settings: Settings,
+    committed: async_sessionmaker[AsyncSession],
+    redis: Redis,
+    fcm: FcmControl,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API with sessions that really commit (what idempotent replays need)."""
+    app = create_app(push_settings)
     principal_from_test_header(app)
     async with LifespanManager(state_per_request(app)) as manager:
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
@@ -100,27 +117,45 @@ def make_device(committed: async_sessionmaker[AsyncSession]) -> DeviceMaker:
     async def make(
         principal: str, name: str, *, time_zone: str = "Europe/Paris", **prefs: Any
     ) -> tuple[str, str]:
-        installation_id = f"inst-{name}"
-        token = token_for(name)
         async with committed() as session:
-            await service.register(
-                session,
-                principal,
-                installation_id,
-                RegistrationIn(
-                    token=token, platform="android", app_version="3.0.0", time_zone=time_zone
-                ),
-            )
-            await service.set_preferences(
-                session,
-                principal,
-                installation_id,
-                Preferences(**{"quiet_hours_enabled": False, **prefs}),
-            )
+            made = await _register(session, principal, name, time_zone, prefs)
             await session.commit()
-        return installation_id, token
+        return made
 
     return make
+
+
+@pytest.fixture
+def make_devices(committed: async_sessionmaker[AsyncSession]) -> DeviceMaker:
+    """Register many installs of one principal in one transaction; returns their tokens."""
+
+    async def make(principal: str, count: int, **prefs: Any) -> list[str]:
+        async with committed() as session:
+            made = [
+                await _register(session, principal, f"{principal}{i}", "Europe/Paris", prefs)
+                for i in range(count)
+            ]
+            await session.commit()
+        return [token for _, token in made]
+
+    return make
+
+
+async def _register(
+    session: AsyncSession, principal: str, name: str, time_zone: str, prefs: dict[str, Any]
+) -> tuple[str, str]:
+    installation_id = f"inst-{name}"
+    token = token_for(name)
+    await service.register(
+        session,
+        principal,
+        installation_id,
+        RegistrationIn(token=token, platform="android", app_version="3.0.0", time_zone=time_zone),
+    )
+    await service.set_preferences(
+        session, principal, installation_id, Preferences(**{"quiet_hours_enabled": False, **prefs})
+    )
+    return installation_id, token
 
 
 async def queue_idle(engine: AsyncEngine) -> bool:

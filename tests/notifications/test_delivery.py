@@ -45,6 +45,13 @@ async def notify(
     return notification
 
 
+async def drop_topic_syncs(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("DELETE FROM pgqueuer WHERE entrypoint = 'notifications.sync_topics'")
+        )
+
+
 async def one(engine: AsyncEngine, sql: str, **params: object) -> object:
     async with engine.connect() as connection:
         return (await connection.execute(text(sql), params)).scalar_one()
@@ -146,13 +153,13 @@ async def test_unregistered_tokens_are_pruned_and_not_tried_again(
 
 async def test_a_503_storm_is_ridden_out_without_loss_or_duplicate(
     committed: async_sessionmaker[AsyncSession],
-    make_device: DeviceMaker,
+    make_devices: DeviceMaker,
     push_resources: jobs.WorkerResources,
     engine: AsyncEngine,
     fcm: FcmControl,
 ) -> None:
-    tokens = [(await make_device("erin", f"erin{i}", crisis=False))[1] for i in range(120)]
-    await run_jobs(push_resources, engine)
+    tokens = await make_devices("erin", 120, crisis=False)
+    await drop_topic_syncs(engine)  # these devices follow no topic: the syncs would be no-ops
     await fcm("storm", requests=130)
 
     await notify(committed, Target(principal="erin"))
@@ -284,15 +291,15 @@ async def test_the_daily_cap_holds_but_crisis_alerts_pass(
 
 async def test_a_killed_worker_loses_nothing_and_resends_nothing_recorded(
     committed: async_sessionmaker[AsyncSession],
-    make_device: DeviceMaker,
+    make_devices: DeviceMaker,
     push_resources: jobs.WorkerResources,
     push_settings: Settings,
     engine: AsyncEngine,
     fcm: FcmControl,
     database_url: str,
 ) -> None:
-    tokens = [(await make_device("jo", f"jo{i}", crisis=False))[1] for i in range(300)]
-    await run_jobs(push_resources, engine, within=60)
+    tokens = await make_devices("jo", 300, crisis=False)
+    await drop_topic_syncs(engine)  # these devices follow no topic: the syncs would be no-ops
     await fcm("latency", seconds=0.25)
     await notify(committed, Target(principal="jo"))
     env = {
@@ -332,3 +339,29 @@ async def test_a_killed_worker_loses_nothing_and_resends_nothing_recorded(
     assert set((await statuses(engine)).values()) == {"sent"}
     assert all(stats["delivered"][token] == 1 for token in recorded)  # nothing recorded resent
     assert len(stats["duplicates"]) <= 50  # at most the one batch in flight at the kill
+
+
+async def test_a_dead_runs_lease_delays_the_next_run_but_loses_nothing(
+    committed: async_sessionmaker[AsyncSession],
+    make_device: DeviceMaker,
+    push_resources: jobs.WorkerResources,
+    engine: AsyncEngine,
+    fcm: FcmControl,
+) -> None:
+    _, token = await make_device("kai", "kai")
+    await run_jobs(push_resources, engine)
+    notification = await notify(committed, Target(principal="kai"))
+    # What a worker killed mid-send leaves behind in a shared Redis.
+    await push_resources.redis.set(f"push:lease:{notification.id}", "dead-worker", ex=3)
+
+    await run_jobs(push_resources, engine)
+
+    assert (await fcm.stats())["delivered"] == {token: 1}
+    assert await statuses(engine) == {token: "sent"}
+    waited = await one(
+        engine,
+        "SELECT d.sent_at - n.created_at FROM push_deliveries d "
+        "JOIN push_notifications n ON n.id = d.notification_id",
+    )
+    assert isinstance(waited, timedelta)
+    assert waited >= timedelta(seconds=2)  # it did not send while the lease was held

@@ -1,12 +1,13 @@
 """FCM topics follow preference changes through firebase-admin's topic management."""
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from poche_api import jobs
 from poche_api.notifications import service
 from poche_api.notifications.schemas import Preferences
 from tests.fcm_server import FcmControl
-from tests.notifications.conftest import DeviceMaker, run_jobs
+from tests.notifications.conftest import DeviceMaker, run_jobs, token_for
 
 
 async def topics_of(fcm: FcmControl, token: str) -> set[str]:
@@ -87,3 +88,22 @@ async def test_a_topic_storm_is_retried_until_subscribed(
     await run_jobs(push_resources, engine)
 
     assert await topics_of(fcm, token) == {"line-T2.fr"}
+
+
+async def test_a_dead_token_found_while_subscribing_is_pruned(
+    make_device: DeviceMaker,
+    push_resources: jobs.WorkerResources,
+    engine: AsyncEngine,
+    fcm: FcmControl,
+) -> None:
+    await fcm("unregister", tokens=[token_for("ned")])
+
+    await make_device("ned", "ned", transport_lines=["T3"])
+    await run_jobs(push_resources, engine)
+
+    async with engine.connect() as connection:
+        row = await connection.execute(
+            text("SELECT enabled, disabled_reason FROM push_registrations")
+        )
+        assert tuple(row.one()) == (False, "unregistered")
+    assert (await fcm.stats())["topics"] == {}

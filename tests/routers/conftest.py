@@ -1,5 +1,12 @@
 """Router tests reuse the domain fixtures they need."""
 
-from tests.notifications.conftest import fcm, fcm_url, push_client, push_settings
+from tests.notifications.conftest import (
+    committed,
+    committed_push_client,
+    fcm,
+    fcm_url,
+    push_client,
+    push_settings,
+)
 
-__all__ = ["fcm", "fcm_url", "push_client", "push_settings"]
+__all__ = ["committed", "committed_push_client", "fcm", "fcm_url", "push_client", "push_settings"]

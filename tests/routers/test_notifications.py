@@ -1,5 +1,7 @@
 """Push routes: registrations, devices, preferences, inbox and campaigns."""
 
+import uuid
+
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -188,6 +190,21 @@ async def test_a_campaign_is_dry_run_by_fcm_before_it_can_be_sent(
     stats = await fcm.stats()
     assert stats["validated"] >= 2
     assert stats["delivered_total"] == 0  # a dry run sends nothing
+
+
+async def test_a_retried_campaign_creation_is_replayed_not_dry_run_again(
+    committed_push_client: httpx.AsyncClient, admin_headers: dict[str, str], fcm: FcmControl
+) -> None:
+    headers = {**admin_headers, "Idempotency-Key": str(uuid.uuid4())}
+    client = committed_push_client
+
+    first = await client.post("/v1/admin/push/campaigns", json=campaign(), headers=headers)
+    again = await client.post("/v1/admin/push/campaigns", json=campaign(), headers=headers)
+
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert (await fcm.stats())["validated"] == 2  # one dry run (fr + en), not two
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong-token-but-long-enough"}])

@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 
 DELIVER = "notifications.deliver"
 SYNC_TOPICS = "notifications.sync_topics"
-LEASE_SECONDS = 120
 TOPIC_RETRYABLE = {
     "UNAVAILABLE",
     "INTERNAL",
@@ -50,6 +49,7 @@ TOPIC_RETRYABLE = {
     "DEADLINE_EXCEEDED",
 }
 TOPIC_GONE = {"UNREGISTERED", "NOT_FOUND", "INVALID_ARGUMENT", "SENDER_ID_MISMATCH"}
+GONE_REASONS = {"INVALID_ARGUMENT": "invalid_token", "SENDER_ID_MISMATCH": "sender_id_mismatch"}
 
 PUSH_SENDS = Counter("poche_push_sends_total", "FCM sends by outcome", ["outcome"])
 THIRD_PARTY_AUTH = Counter(
@@ -59,20 +59,29 @@ THIRD_PARTY_AUTH = Counter(
 
 
 class Lease:
-    """A per-notification Redis lease so two runs never send the same rows at once."""
+    """A per-notification Redis lease so two runs never send the same rows at once.
+
+    It lives twice the job heartbeat and is renewed before each batch, so the lease of a worker
+    that died expires about when pgqueuer hands its job to another worker; a run that finds it
+    taken retries when it expires.
+    """
 
     def __init__(self, ctx: JobContext, notification_id: uuid.UUID) -> None:
         self.redis = ctx.redis
         self.key = f"push:lease:{notification_id}"
         self.holder = f"{ctx.job_id}:{uuid.uuid4().hex}"
+        self.seconds = max(int(2 * ctx.settings.job_heartbeat_seconds), 4)
 
     async def __aenter__(self) -> Self:
-        if not await self.redis.set(self.key, self.holder, nx=True, ex=LEASE_SECONDS):
-            raise RetryLater(timedelta(seconds=2), "another run holds this notification")
+        if not await self.redis.set(self.key, self.holder, nx=True, ex=self.seconds):
+            left = await self.redis.ttl(self.key)
+            raise RetryLater(
+                timedelta(seconds=max(int(left), 0) + 1), "another run holds this notification"
+            )
         return self
 
     async def renew(self) -> None:
-        await self.redis.expire(self.key, LEASE_SECONDS)
+        await self.redis.expire(self.key, self.seconds)
 
     async def __aexit__(self, *exc_info: object) -> None:
         holder = await self.redis.get(self.key)
@@ -327,7 +336,7 @@ async def sync_topics(ctx: JobContext, payload: dict[str, Any]) -> None:
             elif reason in TOPIC_RETRYABLE:
                 retry = True
             elif reason in TOPIC_GONE and registration.enabled:
-                await repo.disable([registration.id], "unregistered")
+                await repo.disable([registration.id], GONE_REASONS.get(reason, "unregistered"))
                 await repo.forget_subscriptions(registration.id)
                 break
             else:

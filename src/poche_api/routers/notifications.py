@@ -12,6 +12,7 @@ from poche_api.config import Settings
 from poche_api.db import ReadSessionDep, SessionDep
 from poche_api.errors import problem_responses
 from poche_api.kit.i18n import LanguageDep
+from poche_api.kit.idempotency import IdempotentCall, idempotency
 from poche_api.kit.pagination import Page, PageParamsDep
 from poche_api.kit.ratelimit import RateLimit
 from poche_api.notifications import service
@@ -159,14 +160,21 @@ async def mark_read(entry_id: uuid.UUID, principal: Principal, session: SessionD
     response_model=Campaign,
     status_code=201,
     summary="Create a campaign; FCM validates it at once (dry run, nothing is sent)",
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(400, 401, 403, 409, 422),
 )
 async def create_campaign(
-    data: CampaignIn, author: Supervisor, request: Request, session: SessionDep
-) -> Campaign:
+    data: CampaignIn,
+    author: Supervisor,
+    request: Request,
+    session: SessionDep,
+    call: Annotated[IdempotentCall, Depends(idempotency())],
+) -> Response:
+    if call.replay is not None:
+        return call.replay
     settings: Settings = request.state.settings
     campaign = await service.create_campaign(session, settings, author, data)
-    return await service.campaign_view(session, campaign.id)
+    view = await service.campaign_view(session, campaign.id)
+    return await call.respond(session, view, status_code=201)
 
 
 @router.post(
