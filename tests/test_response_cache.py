@@ -1,3 +1,4 @@
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -74,3 +75,27 @@ async def test_private_answers_and_credentialed_calls_always_reach_the_route(
     await client.get("/v1/public", headers={"Authorization": "Bearer x"})
 
     assert calls == ["private", "private", "public", "public"]
+
+
+async def test_revalidations_after_expiry_refill_the_cache(
+    settings: Settings, session: AsyncSession
+) -> None:
+    calls: list[str] = []
+    app = build_app(settings.model_copy(update={"public_cache_seconds": 0.2}), session)
+    router = APIRouter()
+
+    @router.get("/v1/public")
+    async def public(request: Request) -> Response:
+        calls.append("public")
+        return cached_json(request, b'{"same": true}', max_age=30)
+
+    app.include_router(router)
+    async with serve_in_process(app) as client:
+        etag = (await client.get("/v1/public")).headers["etag"]
+        await asyncio.sleep(0.3)
+        conditional = {"If-None-Match": etag}
+        after_expiry = await client.get("/v1/public", headers=conditional)
+        from_cache = await client.get("/v1/public", headers=conditional)
+
+    assert after_expiry.status_code == from_cache.status_code == 304
+    assert calls == ["public", "public"]

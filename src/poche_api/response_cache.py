@@ -61,6 +61,11 @@ class PublicResponseCache:
         if entry is not None and entry.expires > time.monotonic():
             await self._replay(scope, send, entry, if_none_match)
             return
+        if entry is not None and if_none_match is not None:
+            # A known shareable answer expired while clients revalidate: refresh it whole
+            # (a 304 from the route would leave nothing to keep), then answer the condition.
+            await self._refresh(scope, receive, send, key, if_none_match)
+            return
         await self._fill(scope, receive, send, key)
 
     async def _replay(
@@ -75,6 +80,57 @@ class PublicResponseCache:
         headers = list(entry.headers)  # outer middlewares append to it
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": entry.body})
+
+    async def _refresh(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        key: tuple[str, bytes, str],
+        if_none_match: str,
+    ) -> None:
+        unconditional = {
+            **scope,
+            "headers": [(k, v) for k, v in scope["headers"] if k != b"if-none-match"],
+        }
+        messages: list[Message] = []
+
+        async def buffer(message: Message) -> None:
+            messages.append(message)
+
+        await self.app(unconditional, receive, buffer)
+        scope["route"] = unconditional.get("route")
+        start = messages[0] if messages else None
+        if start is not None and self._store(scope, key, start, messages[1:]):
+            await self._replay(scope, send, self._entries[key], if_none_match)
+            return
+        for message in messages:
+            await send(message)
+
+    def _store(
+        self, scope: Scope, key: tuple[str, bytes, str], start: Message, bodies: list[Message]
+    ) -> bool:
+        if start["type"] != "http.response.start" or start["status"] != 200:
+            return False
+        if scope.get("state", {}).get(STATE_KEY):
+            return False  # rate-limited routes must see every call
+        lifetime = self._shareable_lifetime(start["headers"])
+        body = b"".join(m.get("body", b"") for m in bodies if m["type"] == "http.response.body")
+        if lifetime is None or len(body) > self.max_body:
+            return False
+        headers = list(start["headers"])
+        etag = next(v for k, v in headers if k == b"etag").decode("latin-1")
+        self._entries[key] = _Entry(
+            headers=headers,
+            body=body,
+            etag=etag,
+            expires=time.monotonic() + min(self.ttl, lifetime),
+            route=scope.get("route"),
+        )
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+        return True
 
     async def _fill(
         self, scope: Scope, receive: Receive, send: Send, key: tuple[str, bytes, str]
@@ -95,25 +151,9 @@ class PublicResponseCache:
             await send(message)
 
         await self.app(scope, receive, capture)
-        if start is None or start["status"] != 200 or size > self.max_body:
-            return
-        if scope.get("state", {}).get(STATE_KEY):
-            return  # rate-limited routes must see every call
-        lifetime = self._shareable_lifetime(start["headers"])
-        if lifetime is None:
-            return
-        headers = list(start["headers"])
-        etag = next(v for k, v in headers if k == b"etag").decode("latin-1")
-        self._entries[key] = _Entry(
-            headers=headers,
-            body=b"".join(chunks),
-            etag=etag,
-            expires=time.monotonic() + min(self.ttl, lifetime),
-            route=scope.get("route"),
-        )
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        if start is not None and size <= self.max_body:
+            body = {"type": "http.response.body", "body": b"".join(chunks)}
+            self._store(scope, key, start, [body])
 
     @staticmethod
     def _shareable_lifetime(headers: list[tuple[bytes, bytes]]) -> float | None:
