@@ -99,3 +99,33 @@ async def test_revalidations_after_expiry_refill_the_cache(
 
     assert after_expiry.status_code == from_cache.status_code == 304
     assert calls == ["public", "public"]
+
+
+async def test_while_one_request_refreshes_the_others_get_the_stale_answer(
+    settings: Settings, session: AsyncSession
+) -> None:
+    calls: list[int] = []
+    release = asyncio.Event()
+    app = build_app(settings.model_copy(update={"public_cache_seconds": 0.2}), session)
+    router = APIRouter()
+
+    @router.get("/v1/slow")
+    async def slow(request: Request) -> Response:
+        calls.append(len(calls) + 1)
+        if len(calls) > 1:
+            await release.wait()  # the refresh takes a while
+        return cached_json(request, b'{"version": %d}' % len(calls), max_age=30)
+
+    app.include_router(router)
+    async with serve_in_process(app) as client:
+        await client.get("/v1/slow")
+        await asyncio.sleep(0.3)
+        refreshing = asyncio.create_task(client.get("/v1/slow"))
+        await asyncio.sleep(0.05)
+        meanwhile = await client.get("/v1/slow")
+        release.set()
+        refreshed = await refreshing
+
+    assert meanwhile.json() == {"version": 1}
+    assert refreshed.json() == {"version": 2}
+    assert calls == [1, 2]

@@ -42,6 +42,7 @@ class PublicResponseCache:
         self.max_entries = max_entries
         self.max_body = max_body
         self._entries: OrderedDict[tuple[str, bytes, str], _Entry] = OrderedDict()
+        self._refreshing: set[tuple[str, bytes, str]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "GET" or self.ttl <= 0:
@@ -58,9 +59,30 @@ class PublicResponseCache:
                 if_none_match = value.decode("latin-1")
         key = (scope["path"], scope["query_string"], negotiate_language(accept_language))
         entry = self._entries.get(key)
-        if entry is not None and entry.expires > time.monotonic():
+        if entry is not None and self._fresh_enough(key, entry):
             await self._replay(scope, send, entry, if_none_match)
             return
+        self._refreshing.add(key)
+        try:
+            await self._miss(scope, receive, send, key, entry, if_none_match)
+        finally:
+            self._refreshing.discard(key)
+
+    def _fresh_enough(self, key: tuple[str, bytes, str], entry: _Entry) -> bool:
+        """Fresh, or expired less than one ttl ago while another request refreshes it
+        (stale-while-revalidate: one request pays the refresh, not every waiting one)."""
+        now = time.monotonic()
+        return entry.expires > now or (key in self._refreshing and now - entry.expires < self.ttl)
+
+    async def _miss(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        key: tuple[str, bytes, str],
+        entry: _Entry | None,
+        if_none_match: str | None,
+    ) -> None:
         if entry is not None and if_none_match is not None:
             # A known shareable answer expired while clients revalidate: refresh it whole
             # (a 304 from the route would leave nothing to keep), then answer the condition.
