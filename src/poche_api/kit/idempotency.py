@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import timedelta
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Header, Request
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -71,8 +72,6 @@ class IdempotentCall:
 
 
 def _json(value: Mapping[str, str]) -> str:
-    import orjson
-
     return orjson.dumps(value).decode()
 
 
