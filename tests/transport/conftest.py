@@ -145,8 +145,10 @@ def service_factory(session: AsyncSession, redis: Redis, sim_settings: Settings)
 
 @pytest_asyncio.fixture
 async def transport_app(
-    sim_settings: Settings, session: AsyncSession, timetable: int
+    sim_settings: Settings, session: AsyncSession, redis: Redis, timetable: int
 ) -> AsyncIterator[tuple[FastAPI, LifespanManager]]:
+    # ``redis`` flushes the database first: a feed's ETag left by an earlier test would turn
+    # this test's first poll into a 304 and leave its freshly wiped tables empty.
     app = build_app(sim_settings, session)
     principal_from_test_header(app)
     async with LifespanManager(state_per_request(app)) as manager:
