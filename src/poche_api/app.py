@@ -35,6 +35,9 @@ from poche_api.routers import (
     communes,
     devices,
     health,
+    incidents,
+    incidents_admin,
+    incidents_staff,
     me,
     notifications,
     transport,
@@ -161,6 +164,9 @@ def create_app(settings: Settings) -> FastAPI:
         admin_staff.router,
         notifications.router,
         transport.router,
+        incidents.router,
+        incidents_staff.router,
+        incidents_admin.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     mounted = mount_simulators(app, settings)

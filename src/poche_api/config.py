@@ -183,6 +183,17 @@ class Settings(BaseSettings):
         description="Route ids whose real-time is measured; others are labelled 'estimated'. "
         "Unset: every line is trusted",
     )
+    # --- incidents ---
+    incident_reopen_days: int = Field(
+        14, ge=1, description="Days after resolution during which the reporter may say 'not fixed'"
+    )
+    incident_duplicate_days: int = Field(
+        30, ge=1, description="Open reports younger than this are offered as possible duplicates"
+    )
+    incident_max_photos: int = Field(3, ge=0, le=10, description="Photos per report")
+    incident_escalation_minutes: int = Field(
+        15, ge=1, description="How often overdue reports are looked for and escalated"
+    )
 
     @property
     def embedded_database(self) -> bool:

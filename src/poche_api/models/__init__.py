@@ -5,6 +5,17 @@ from poche_api.models.commune import Commune
 from poche_api.models.consent import Consent
 from poche_api.models.device import Device
 from poche_api.models.idempotency import IdempotencyKey
+from poche_api.models.incident import (
+    IncidentCategory,
+    IncidentEvent,
+    IncidentFeedback,
+    IncidentFollow,
+    IncidentGroup,
+    IncidentModeration,
+    IncidentPhoto,
+    IncidentReport,
+    RoutingRule,
+)
 from poche_api.models.push import (
     PushCampaign,
     PushDelivery,
@@ -45,6 +56,14 @@ __all__ = [
     "FeedVersion",
     "Frequency",
     "IdempotencyKey",
+    "IncidentCategory",
+    "IncidentEvent",
+    "IncidentFeedback",
+    "IncidentFollow",
+    "IncidentGroup",
+    "IncidentModeration",
+    "IncidentPhoto",
+    "IncidentReport",
     "PushCampaign",
     "PushDelivery",
     "PushInboxEntry",
@@ -55,6 +74,7 @@ __all__ = [
     "RefreshToken",
     "Resident",
     "Route",
+    "RoutingRule",
     "ShapePoint",
     "StaffMember",
     "StaffTeam",

@@ -91,6 +91,10 @@ def remaining_ttl(notification: PushNotification, now: datetime) -> int | None:
     return int((notification.expires_at - now).total_seconds())
 
 
+# A notify() param carrying an absolute URL of a picture shown in the push (e.g. the after-fix photo).
+IMAGE_PARAM = "image_url"
+
+
 def build_message(
     notification: PushNotification,
     *,
@@ -103,6 +107,11 @@ def build_message(
     data = {"kind": notification.kind, "notification_id": str(notification.id)}
     if notification.deep_link:
         data["link"] = notification.deep_link
+    image = notification.params.get(IMAGE_PARAM)
+    if isinstance(image, str) and image.startswith(("https://", "http://")):
+        data["image"] = image
+    else:
+        image = None
     ttl = remaining_ttl(notification, now)
     high = notification.priority == "high"
     apns_headers = {"apns-priority": "10" if high else "5"}
@@ -114,7 +123,7 @@ def build_message(
         token=token,
         topic=topic,
         data=data,
-        notification=messaging.Notification(title=title, body=body),
+        notification=messaging.Notification(title=title, body=body, image=image),
         android=messaging.AndroidConfig(
             collapse_key=notification.collapse_key,
             priority="high" if high else "normal",

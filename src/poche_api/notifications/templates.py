@@ -56,6 +56,10 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "fr": ("Votre signalement {reference}", "Nouveau statut : {status}."),
         "en": ("Your report {reference}", "New status: {status}."),
     },
+    "report_update": {
+        "fr": ("Signalement {reference} : {status_fr}", "{category_fr}. {note}"),
+        "en": ("Report {reference}: {status_en}", "{category_en}. {note}"),
+    },
     "water_leak_suspected": {
         "fr": ("Consommation d'eau inhabituelle", "{litres} L hier, plus du double d'habitude."),
         "en": ("Unusual water use", "{litres} L yesterday, over twice the usual."),

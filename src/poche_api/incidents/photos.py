@@ -1,0 +1,97 @@
+"""Report photos: re-encoded by the media layer, stored, and served back under authorisation.
+
+Photos are processed and stored before the report's transaction commits; if it rolls back, the
+objects are orphans that the retention job sweeps (their keys are random, nothing links to them).
+"""
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import Request
+from poche_api.media.images import PhotoProcessor
+from poche_api.media.storage import ObjectStore
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import UploadFile
+from starlette.responses import Response
+
+from poche_api.errors import NotFound
+from poche_api.incidents.repository import IncidentRepository
+from poche_api.incidents.service import Caller
+from poche_api.kit.caching import etag_matches
+
+CONTENT_TYPE = "image/webp"
+
+
+def _store(request: Request) -> ObjectStore:
+    store: ObjectStore = request.state.media_store
+    return store
+
+
+async def _read_bounded(upload: UploadFile, limit: int) -> bytes:
+    data = await upload.read(limit + 1)
+    return data
+
+
+async def accept(request: Request, files: Sequence[UploadFile]) -> list[dict[str, Any]]:
+    """Re-encode and store each upload; the variants map of each photo, in order."""
+    if not files:
+        return []
+    processor: PhotoProcessor = request.state.photo_processor
+    store = _store(request)
+    stored: list[dict[str, Any]] = []
+    for upload in files:
+        data = await _read_bounded(upload, processor.limits.max_bytes)
+        processed = await processor.process(data, upload.content_type or "")
+        prefix = f"incidents/{uuid.uuid4().hex}"
+        variants: dict[str, Any] = {}
+        for variant in processed.variants:
+            key = f"{prefix}/{variant.name}.webp"
+            await store.put(key, variant.data, CONTENT_TYPE)
+            variants[variant.name] = {
+                "key": key,
+                "width": variant.width,
+                "height": variant.height,
+                "bytes": len(variant.data),
+            }
+        stored.append(variants)
+    return stored
+
+
+async def discard(request: Request, stored: Sequence[dict[str, Any]]) -> None:
+    if not stored:
+        return
+    store = _store(request)
+    for variants in stored:
+        for variant in variants.values():
+            await store.delete(variant["key"])
+
+
+async def serve(
+    request: Request,
+    session: AsyncSession,
+    photo_id: uuid.UUID,
+    variant: str,
+    who: Caller | None,
+) -> Response:
+    repo = IncidentRepository.from_session(session)
+    photo = await repo.photo(photo_id)
+    missing = NotFound(("Photo introuvable.", "Photo not found."), slug="photo-not-found")
+    if photo is None or variant not in photo.variants:
+        raise missing
+    report = await repo.report(photo.report_id)
+    if report is None:
+        raise missing
+    category = await repo.category(report.category_id)
+    restricted = photo.hidden or report.hidden or category.private
+    privileged = who is not None and (who.is_staff or report.reporter == who.key)
+    if restricted and not privileged:
+        raise missing
+    tag = f'"{photo.id.hex}-{variant}"'
+    cache = "private, max-age=300" if restricted else "public, max-age=86400"
+    if etag_matches(request.headers.get("if-none-match"), tag):
+        return Response(status_code=304, headers={"ETag": tag, "Cache-Control": cache})
+    data = await _store(request).get(photo.variants[variant]["key"])
+    if data is None:
+        raise missing
+    return Response(data, media_type=CONTENT_TYPE, headers={"ETag": tag, "Cache-Control": cache})

@@ -1,0 +1,305 @@
+"""Field agents and supervisors: queues, report detail, claim, transitions, reassignment."""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Path, Query, Request
+from starlette.responses import Response
+
+from poche_api.auth import FieldAgent, Supervisor
+from poche_api.config import Settings
+from poche_api.db import ReadSessionDep, SessionDep
+from poche_api.errors import BadRequest, Conflict, Forbidden, problem_responses
+from poche_api.incidents import photos, schemas, service
+from poche_api.incidents.repository import IncidentRepository, QueueFilter
+from poche_api.incidents.uploads import read_with_files
+from poche_api.incidents.views import etag, photos_by_report, staff_view
+from poche_api.incidents.workflow import OPEN, Status
+from poche_api.kit.i18n import LanguageDep
+from poche_api.kit.pagination import PageParamsDep
+from poche_api.kit.timeutil import utcnow
+from poche_api.models import IncidentReport
+from poche_api.territory.service import TerritoryService
+
+router = APIRouter(prefix="/agent", tags=["incidents: field agents"])
+ReportId = Annotated[uuid.UUID, Path(description="Report id")]
+IfMatch = Annotated[
+    str | None,
+    Header(description="The report's ETag as last read: a stale one gets 412"),
+]
+FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+TRANSITION_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/TransitionIn"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["transition"],
+                    "properties": {
+                        "transition": {"type": "string", "description": "TransitionIn as JSON"},
+                        "photo": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "After-fix photo",
+                        },
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.state.settings
+    return settings
+
+
+async def render(
+    session: Any,
+    request: Request,
+    reports: list[IncidentReport],
+    who: service.Caller,
+    lang: str,
+    *,
+    with_history: bool = False,
+) -> list[schemas.StaffReport]:
+    repo = IncidentRepository.from_session(session)
+    categories = await repo.categories_by_id([r.category_id for r in reports])
+    teams = await repo.teams_by_id([r.team_id for r in reports if r.team_id])
+    rules = {rule.id: rule.name for rule in await repo.rules()}
+    photos_of = photos_by_report(await repo.photos([r.id for r in reports]))
+    originals = {r.id: await repo.report(r.duplicate_of_id) for r in reports if r.duplicate_of_id}
+    now = utcnow()
+    views = []
+    for report in reports:
+        original = originals.get(report.id)
+        views.append(
+            staff_view(
+                report,
+                categories[report.category_id],
+                lang=lang,
+                viewer=who.key,
+                photos=photos_of.get(report.id, []),
+                team_slug=teams[report.team_id].slug if report.team_id else None,
+                rule_name=rules.get(report.routing_rule_id) if report.routing_rule_id else None,
+                now=now,
+                reopen_days=_settings(request).incident_reopen_days,
+                duplicate_code=original.tracking_code if original else None,
+                events=await repo.events(report.id) if with_history else None,
+            )
+        )
+    return views
+
+
+def _with_etag(view: schemas.StaffReport, report: IncidentReport) -> Response:
+    return Response(
+        view.model_dump_json().encode(),
+        media_type="application/json",
+        headers={"ETag": etag(report), "Cache-Control": "private, no-cache"},
+    )
+
+
+@router.get(
+    "/reports",
+    response_model=schemas.StaffReportList,
+    summary="My queue, my teams' queue, or the triage queue (supervisors)",
+    responses=problem_responses(400, 401, 403, 422),
+)
+async def queue(
+    request: Request,
+    principal: FieldAgent,
+    session: ReadSessionDep,
+    lang: LanguageDep,
+    page: PageParamsDep,
+    scope: Annotated[Literal["mine", "teams", "triage"], Query()] = "teams",
+    status: Annotated[list[Status] | None, Query(description="Default: every open status")] = None,
+    category: Annotated[list[str] | None, Query(max_length=20)] = None,
+    commune: Annotated[str | None, Query(pattern=r"^[0-9AB]{5}$")] = None,
+    overdue: Annotated[bool, Query(description="Only reports past their SLA")] = False,
+    sort: Annotated[Literal["deadline", "distance"], Query()] = "deadline",
+    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
+    lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
+) -> schemas.StaffReportList:
+    who = service.caller(principal)
+    repo = IncidentRepository.from_session(session)
+    if scope == "triage" and not who.is_supervisor:
+        raise Forbidden(
+            ("La file de tri est réservée aux superviseurs.", "Triage is for supervisors."),
+            slug="insufficient-role",
+        )
+    category_ids = None
+    if category:
+        found = [await repo.category_by_code(code) for code in category]
+        category_ids = [c.id for c in found if c is not None]
+    where = QueueFilter(
+        team_ids=await repo.team_ids_by_slug(sorted(principal.teams)) if scope == "teams" else None,
+        assignee_id=principal.id if scope == "mine" else None,
+        statuses=[str(s) for s in status] if status else None,
+        category_ids=category_ids,
+        commune_insee=commune,
+        overdue_at=utcnow() if overdue else None,
+        triage=scope == "triage",
+    )
+    if sort == "distance":
+        if lat is None or lon is None:
+            raise BadRequest(
+                ("Le tri par distance demande lat et lon.", "Sorting by distance needs lat, lon."),
+                slug="position-required",
+            )
+        offset = int(page.after[0]) if page.after else 0
+        pairs = await repo.queue_by_distance(where, lat, lon, offset=offset, limit=page.limit + 1)
+        rows = [report for report, _ in pairs]
+        next_cursor = page.codec.encode([offset + page.limit]) if len(rows) > page.limit else None
+    else:
+        after = None
+        if page.after:
+            after = (datetime.fromisoformat(page.after[0]), uuid.UUID(page.after[1]))
+        rows = await repo.queue_by_deadline(where, after=after, limit=page.limit + 1)
+        next_cursor = page.next_cursor(
+            rows, lambda r: [(r.sla_due_at or FAR_FUTURE).isoformat(), str(r.id)]
+        )
+    items = await render(session, request, rows[: page.limit], who, lang)
+    return schemas.StaffReportList(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/reports/{report_id}",
+    response_model=schemas.StaffReport,
+    summary="A report with its full history; the ETag is its version (send it in If-Match)",
+    responses=problem_responses(401, 403, 404),
+)
+async def detail(
+    request: Request,
+    report_id: ReportId,
+    principal: FieldAgent,
+    session: ReadSessionDep,
+    lang: LanguageDep,
+) -> Response:
+    who = service.caller(principal)
+    report = await service.staff_report(session, report_id, who)
+    [view] = await render(session, request, [report], who, lang, with_history=True)
+    return _with_etag(view, report)
+
+
+@router.post(
+    "/reports/{report_id}/claim",
+    response_model=schemas.StaffReport,
+    summary="Take a report of my team's queue",
+    responses=problem_responses(401, 403, 404, 409, 412),
+)
+async def claim(
+    request: Request,
+    report_id: ReportId,
+    principal: FieldAgent,
+    session: SessionDep,
+    lang: LanguageDep,
+    if_match: IfMatch = None,
+) -> Response:
+    who = service.caller(principal)
+    report = await service.staff_report(session, report_id, who, lock=True)
+    service.check_version(report, if_match)
+    report = await service.claim(session, _settings(request), report, who)
+    [view] = await render(session, request, [report], who, lang, with_history=True)
+    return _with_etag(view, report)
+
+
+@router.post(
+    "/reports/{report_id}/transitions",
+    response_model=schemas.StaffReport,
+    summary="Change a report's status with notes (multipart to add an after-fix photo)",
+    responses=problem_responses(400, 401, 403, 404, 409, 412, 413, 415, 422),
+    openapi_extra=TRANSITION_BODY,
+)
+async def transition(
+    request: Request,
+    report_id: ReportId,
+    principal: FieldAgent,
+    session: SessionDep,
+    lang: LanguageDep,
+    if_match: IfMatch = None,
+) -> Response:
+    who = service.caller(principal)
+    change, files = await read_with_files(
+        request, schemas.TransitionIn, field="transition", files_field="photo", max_files=1
+    )
+    report = await service.staff_report(session, report_id, who, lock=True)
+    service.check_version(report, if_match)
+    stored = await photos.accept(request, files)
+    report = await service.transition(
+        session,
+        _settings(request),
+        report,
+        who,
+        change,
+        after_fix_photo=stored[0] if stored else None,
+    )
+    [view] = await render(session, request, [report], who, lang, with_history=True)
+    return _with_etag(view, report)
+
+
+@router.post(
+    "/reports/{report_id}/reassign",
+    response_model=schemas.StaffReport,
+    summary="Supervisors: move a report to another team and/or agent",
+    responses=problem_responses(401, 403, 404, 412, 422),
+)
+async def reassign(
+    request: Request,
+    report_id: ReportId,
+    data: schemas.ReassignIn,
+    principal: Supervisor,
+    session: SessionDep,
+    lang: LanguageDep,
+    if_match: IfMatch = None,
+) -> Response:
+    who = service.caller(principal)
+    report = await service.staff_report(session, report_id, who, lock=True)
+    service.check_version(report, if_match)
+    report = await service.reassign(
+        session, report, who, team_slug=data.team, assignee_id=data.assignee_id, note=data.note
+    )
+    [view] = await render(session, request, [report], who, lang, with_history=True)
+    return _with_etag(view, report)
+
+
+@router.patch(
+    "/reports/{report_id}",
+    response_model=schemas.StaffReport,
+    summary="Correct the category, location or priority; the report is routed again",
+    responses=problem_responses(401, 403, 404, 412, 422),
+)
+async def requalify(
+    request: Request,
+    report_id: ReportId,
+    data: schemas.RequalifyIn,
+    principal: FieldAgent,
+    session: SessionDep,
+    lang: LanguageDep,
+    if_match: IfMatch = None,
+) -> Response:
+    who = service.caller(principal)
+    report = await service.staff_report(session, report_id, who, lock=True)
+    service.check_version(report, if_match)
+    if report.status not in OPEN:
+        raise Conflict(
+            ("Un signalement clos ne se requalifie pas.", "A closed report cannot be changed."),
+            slug="report-closed",
+        )
+    territory: TerritoryService = request.state.territory
+    report = await service.requalify(
+        session,
+        territory,
+        report,
+        who,
+        category_code=data.category,
+        lat=data.location.lat if data.location else None,
+        lon=data.location.lon if data.location else None,
+        priority=data.priority,
+        note=data.internal_note,
+    )
+    [view] = await render(session, request, [report], who, lang, with_history=True)
+    return _with_etag(view, report)

@@ -1,0 +1,217 @@
+"""Field agents and supervisors work reports over HTTP: claim, transitions, concurrency."""
+
+from typing import Any
+
+from tests.incidents.conftest import MONT_SAINT_AIGNAN, SOTTEVILLE, Cast
+
+
+async def _filed(cast: Cast, **fields: Any) -> dict[str, Any]:
+    response = await cast.file("resident_a", **fields)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def _move(cast: Cast, who: str, report_id: str, **change: Any) -> Any:
+    return await cast.call(who, "POST", f"/v1/agent/reports/{report_id}/transitions", json=change)
+
+
+async def test_an_agent_claims_works_and_resolves_a_report(cast: Cast) -> None:
+    report = await _filed(cast)
+    rid = report["id"]
+
+    claimed = await cast.call("agent", "POST", f"/v1/agent/reports/{rid}/claim")
+    started = await _move(cast, "agent", rid, status="in_progress", public_note="Équipe en route")
+    resolved = await _move(
+        cast, "agent", rid, status="resolved", public_note="Rebouché", internal_note="2 sacs"
+    )
+
+    assert claimed.json()["status"] == "assigned"
+    assert claimed.json()["assignee_id"] == str(cast.staff_ids["agent"])
+    assert started.json()["status"] == "in_progress"
+    assert resolved.status_code == 200
+    mine = (await cast.call("agent", "GET", "/v1/agent/reports", params={"scope": "mine"})).json()
+    assert mine["items"] == []  # resolved reports leave the open queue
+    public = (await cast.call("resident_a", "GET", f"/v1/incidents/reports/{rid}")).json()
+    assert [e["status"] for e in public["timeline"] if e["status"]] == [
+        "submitted",
+        "triaged",
+        "assigned",
+        "in_progress",
+        "resolved",
+    ]
+    assert "2 sacs" not in str(public)
+    assert public["can_reopen_until"] is not None
+    history = resolved.json()["history"]
+    assert history[-1]["internal_note"] == "2 sacs"
+
+
+async def test_an_illegal_transition_is_409_with_what_is_allowed(cast: Cast) -> None:
+    rid = (await _filed(cast))["id"]
+    await _move(cast, "agent", rid, status="resolved")
+
+    refused = await _move(cast, "agent", rid, status="in_progress")
+
+    assert refused.status_code == 409
+    assert refused.json()["type"].endswith("illegal-transition")
+
+
+async def test_a_transition_missing_its_details_is_422(cast: Cast) -> None:
+    rid = (await _filed(cast))["id"]
+
+    no_date = await _move(cast, "agent", rid, status="scheduled")
+    no_reason = await _move(cast, "agent", rid, status="rejected")
+
+    assert no_date.status_code == no_reason.status_code == 422
+
+
+async def test_the_second_of_two_agents_with_the_same_etag_gets_412(cast: Cast) -> None:
+    rid = (await _filed(cast))["id"]
+    read = await cast.call("agent", "GET", f"/v1/agent/reports/{rid}")
+    etag = read.headers["ETag"]
+
+    first = await cast.call(
+        "agent",
+        "POST",
+        f"/v1/agent/reports/{rid}/transitions",
+        json={"status": "in_progress"},
+        headers={"If-Match": etag},
+    )
+    second = await cast.call(
+        "supervisor",
+        "POST",
+        f"/v1/agent/reports/{rid}/transitions",
+        json={"status": "scheduled", "scheduled_for": "2026-12-02"},
+        headers={"If-Match": etag},
+    )
+
+    assert first.status_code == 200
+    assert first.headers["ETag"] != etag
+    assert second.status_code == 412
+    assert second.json()["current_version"] == first.json()["version"]
+
+
+async def test_a_scheduled_date_is_shown_to_the_resident(cast: Cast) -> None:
+    rid = (await _filed(cast))["id"]
+
+    await _move(cast, "agent", rid, status="scheduled", scheduled_for="2026-12-03")
+
+    public = (await cast.call("resident_a", "GET", f"/v1/incidents/reports/{rid}")).json()
+    assert (public["status"], public["scheduled_for"]) == ("scheduled", "2026-12-03")
+
+
+async def test_not_fixed_reopens_into_the_same_team_with_a_new_deadline(cast: Cast) -> None:
+    rid = (await _filed(cast))["id"]
+    await cast.call("agent", "POST", f"/v1/agent/reports/{rid}/claim")
+    await _move(cast, "agent", rid, status="resolved")
+
+    stranger = await cast.call(
+        "resident_b", "POST", f"/v1/incidents/reports/{rid}/reopen", json={"reason": "Toujours là"}
+    )
+    asked = await cast.call(
+        "resident_a", "POST", f"/v1/incidents/reports/{rid}/reopen", json={"reason": "Toujours là"}
+    )
+    queue = (await cast.call("agent", "GET", "/v1/agent/reports")).json()["items"]
+    accepted = await _move(cast, "agent", rid, status="reopened", public_note="On y retourne")
+
+    assert stranger.status_code == 403
+    assert asked.json()["status"] == "reopen_requested"
+    assert [item["id"] for item in queue] == [rid]
+    assert accepted.json()["status"] == "reopened"
+    assert accepted.json()["team"] == "voirie-rouen"
+    assert accepted.json()["expected_by"] is not None
+
+
+async def test_feedback_is_given_once_resolved_and_can_be_replaced(cast: Cast) -> None:
+    rid = (await _filed(cast))["id"]
+    path = f"/v1/incidents/reports/{rid}/feedback"
+
+    too_early = await cast.call("resident_a", "PUT", path, json={"rating": 5})
+    await _move(cast, "agent", rid, status="resolved")
+    given = await cast.call("resident_a", "PUT", path, json={"rating": 4, "comment": "Rapide"})
+    replaced = await cast.call("resident_a", "PUT", path, json={"rating": 5})
+    out_of_range = await cast.call("resident_a", "PUT", path, json={"rating": 9})
+    stranger = await cast.call("resident_b", "PUT", path, json={"rating": 1})
+
+    assert too_early.status_code == 409
+    assert (given.status_code, replaced.status_code) == (204, 204)
+    assert out_of_range.status_code == 422
+    assert stranger.status_code == 403
+
+
+async def test_merging_a_duplicate_moves_its_followers_to_the_original(cast: Cast) -> None:
+    original = await _filed(cast)
+    copy = (await cast.file("resident_b")).json()
+
+    merged = await _move(
+        cast, "agent", copy["id"], status="duplicate", duplicate_of=original["tracking_code"]
+    )
+
+    assert merged.json()["duplicate_of"] == original["tracking_code"]
+    seen = (await cast.call("resident_b", "GET", f"/v1/incidents/reports/{original['id']}")).json()
+    assert seen["following"] is True
+    assert seen["supporters"] == 1
+
+
+async def test_a_supervisor_routes_a_triage_report_to_a_team_and_agent(cast: Cast) -> None:
+    rid = (await _filed(cast, location=MONT_SAINT_AIGNAN))["id"]
+
+    by_agent = await cast.call(
+        "agent", "POST", f"/v1/agent/reports/{rid}/reassign", json={"team": "voirie-rouen"}
+    )
+    routed = await cast.call(
+        "supervisor",
+        "POST",
+        f"/v1/agent/reports/{rid}/reassign",
+        json={"team": "voirie-rouen", "assignee_id": str(cast.staff_ids["agent"])},
+    )
+
+    assert by_agent.status_code == 403
+    assert routed.json()["status"] == "assigned"
+    assert routed.json()["team"] == "voirie-rouen"
+    mine = (await cast.call("agent", "GET", "/v1/agent/reports", params={"scope": "mine"})).json()
+    assert [item["id"] for item in mine["items"]] == [rid]
+
+
+async def test_moving_a_report_across_the_river_routes_it_again(cast: Cast) -> None:
+    rid = (await _filed(cast))["id"]
+    await cast.call("agent", "POST", f"/v1/agent/reports/{rid}/claim")
+
+    moved = await cast.call(
+        "agent", "PATCH", f"/v1/agent/reports/{rid}", json={"location": SOTTEVILLE}
+    )
+
+    assert moved.json()["team"] == "voirie-rive-gauche"
+    assert moved.json()["status"] == "triaged"
+    assert moved.json()["assignee_id"] is None
+    assert moved.json()["history"][-1]["data"]["rule"] == "Voirie rive gauche"
+    theirs = (await cast.call("agent_other_team", "GET", "/v1/agent/reports")).json()["items"]
+    assert [item["id"] for item in theirs] == [rid]
+
+
+async def test_an_agent_of_another_team_can_neither_read_nor_move_it(cast: Cast) -> None:
+    rid = (await _filed(cast))["id"]
+
+    read = await cast.call("agent_other_team", "GET", f"/v1/agent/reports/{rid}")
+    moved = await _move(cast, "agent_other_team", rid, status="in_progress")
+    claimed = await cast.call("agent_other_team", "POST", f"/v1/agent/reports/{rid}/claim")
+
+    assert (read.status_code, moved.status_code, claimed.status_code) == (403, 403, 403)
+
+
+async def test_the_queue_filters_overdue_and_sorts_by_distance(cast: Cast) -> None:
+    near = (await _filed(cast, location={"lat": 49.4432, "lon": 1.0993}))["id"]
+    far = (await _filed(cast, location={"lat": 49.4480, "lon": 1.0750}))["id"]
+
+    by_distance = await cast.call(
+        "agent",
+        "GET",
+        "/v1/agent/reports",
+        params={"sort": "distance", "lat": 49.4481, "lon": 1.0751},
+    )
+    overdue = await cast.call("agent", "GET", "/v1/agent/reports", params={"overdue": "true"})
+    no_position = await cast.call("agent", "GET", "/v1/agent/reports", params={"sort": "distance"})
+
+    assert [item["id"] for item in by_distance.json()["items"]] == [far, near]
+    assert overdue.json()["items"] == []
+    assert no_position.status_code == 400
