@@ -98,3 +98,13 @@ def webp_chunks(data: bytes) -> list[str]:
         names.append(name.decode("latin-1"))
         offset += 8 + size + (size & 1)
     return names
+
+
+def webp_with_canvas(width: int, height: int) -> bytes:
+    """A small animated WebP whose header announces a width x height canvas."""
+    frames = [Image.new("RGB", (16, 16), color) for color in ((0, 0, 0), (255, 0, 0))]
+    data = bytearray(encode(frames[0], "WEBP", save_all=True, append_images=frames[1:]))
+    at = data.find(b"VP8X") + 8 + 4  # past the chunk header and the flags
+    data[at : at + 3] = (width - 1).to_bytes(3, "little")
+    data[at + 3 : at + 6] = (height - 1).to_bytes(3, "little")
+    return bytes(data)

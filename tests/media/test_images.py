@@ -26,6 +26,7 @@ from tests.media.photos import (
     png_header_only,
     two_halves,
     webp_chunks,
+    webp_with_canvas,
 )
 
 LIMITS = PhotoLimits(max_bytes=10 * 1024 * 1024, max_pixels=50_000_000)
@@ -121,6 +122,16 @@ def test_a_palette_image_is_widened_before_resizing() -> None:
     assert reopen(processed.variant("thumb").data).size == (320, 320)
 
 
+def test_a_16_bit_greyscale_image_keeps_its_tones() -> None:
+    image = Image.new("I;16", (64, 48), 32_768)
+
+    processed = process_photo(encode(image, "PNG"), "image/png", LIMITS)
+
+    red, green, blue = reopen(processed.variant("large").data).getpixel((10, 10))  # type: ignore[misc]
+    assert 120 <= red <= 136
+    assert red == green == blue
+
+
 @pytest.mark.parametrize(
     ("declared", "expected"),
     [
@@ -210,6 +221,16 @@ def test_a_png_announcing_too_many_pixels_is_refused_before_decoding(
     # Decoding would have said "unreadable": there are no pixels behind the header.
     assert slug(refused.value) == "photo-too-many-pixels"
     assert refused.value.extensions["max_pixels"] == 50_000_000
+
+
+@pytest.mark.parametrize(("width", "height"), [(8_000, 8_000), (16_000, 16_000)])
+def test_a_webp_announcing_too_many_pixels_is_refused_before_decoding(
+    width: int, height: int
+) -> None:
+    with pytest.raises(Unprocessable) as refused:
+        process_photo(webp_with_canvas(width, height), "image/webp", LIMITS)
+
+    assert slug(refused.value) == "photo-too-many-pixels"
 
 
 def test_a_highly_compressible_image_past_the_pixel_cap_is_refused() -> None:

@@ -145,13 +145,19 @@ def _decode_large(image: ImageFile.ImageFile) -> Image.Image:
         image.load()
     except _UNREADABLE:
         raise photo_unreadable() from None
-    # Palette and odd modes resize poorly (nearest neighbour): widen them first.
-    if image.mode in _RESIZABLE_MODES:
-        large = image.copy()
-    else:
-        large = image.convert("RGBA" if _has_alpha(image) else "RGB")
+    large = _resizable(image)
     large.thumbnail((largest, largest), Image.Resampling.LANCZOS)
     return large
+
+
+def _resizable(image: Image.Image) -> Image.Image:
+    """A copy in a mode that resizes well; palette images would resize by nearest neighbour."""
+    if image.mode in _RESIZABLE_MODES:
+        return image.copy()
+    if image.mode.startswith("I"):
+        # 16-bit greyscale: scale down to 8 bits, where a plain conversion would clip to white.
+        return image.convert("I").point(lambda value: value / 256).convert("L")
+    return image.convert("RGBA" if _has_alpha(image) else "RGB")
 
 
 def _orientation(image: Image.Image) -> int:
@@ -216,8 +222,12 @@ class PhotoProcessor:
         return cls(PhotoLimits.from_settings(settings), concurrency=settings.media_concurrency)
 
     async def process(self, data: bytes, declared_type: str) -> ProcessedPhoto:
+        # The cheap refusals need no slot.
         if len(data) > self.limits.max_bytes:
             raise photo_too_large(self.limits.max_bytes)
+        declared = normalise_media_type(declared_type)
+        if declared not in SUPPORTED_TYPES:
+            raise photo_type_unsupported(declared, SUPPORTED_TYPES)
         await self._slots.acquire()
         self._busy += 1
         work = asyncio.ensure_future(
