@@ -18,6 +18,7 @@ from tests.media.photos import PIXEL_CHUNKS, encode, photo, png_header_only, web
 
 PROBLEM = "application/problem+json"
 LIMITS = PhotoLimits(max_bytes=2 * 1024 * 1024, max_pixels=30_000_000)
+WEBP = "image/webp"
 
 
 def photo_app(store: LocalStore) -> FastAPI:
@@ -34,9 +35,6 @@ def photo_app(store: LocalStore) -> FastAPI:
         return {"source_type": processed.source_type}
 
     return app
-
-
-WEBP = "image/webp"
 
 
 @pytest.fixture
