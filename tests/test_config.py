@@ -83,3 +83,14 @@ def test_settings_come_from_poche_environment_variables(monkeypatch: pytest.Monk
     assert settings.database_url == "postgresql://x@y/z"
     assert not settings.run_worker_in_process
     assert settings.cors_origins == ["https://app.metropole-rouen-normandie.fr"]
+
+
+def test_s3_photo_storage_without_a_bucket_is_refused() -> None:
+    with pytest.raises(ValidationError, match="POCHE_MEDIA_S3_BUCKET"):
+        Settings(media_storage="s3")
+
+
+@pytest.mark.parametrize("pixels", [0, 100_000_000])
+def test_the_photo_pixel_cap_stays_under_pillows_own_guard(pixels: int) -> None:
+    with pytest.raises(ValidationError, match="media_max_pixels"):
+        Settings(media_max_pixels=pixels)

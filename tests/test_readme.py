@@ -7,7 +7,7 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding=
 
 
 def test_every_setting_is_documented_in_the_readme() -> None:
-    documented = set(re.findall(r"`(POCHE_[A-Z_]+)`", README))
+    documented = set(re.findall(r"`(POCHE_[A-Z0-9_]+)`", README))
     settings = {f"POCHE_{name.upper()}" for name in Settings.model_fields}
 
     assert settings <= documented, f"undocumented: {sorted(settings - documented)}"

@@ -194,6 +194,46 @@ class Settings(BaseSettings):
     incident_escalation_minutes: int = Field(
         15, ge=1, description="How often overdue reports are looked for and escalated"
     )
+    # --- media ---
+    media_storage: Literal["local", "s3"] = Field(
+        "local",
+        description="Where photos are stored: `local` (a folder; production only on a volume "
+        "every replica shares) or `s3` (S3-compatible object storage)",
+    )
+    media_local_root: Path | None = Field(
+        None, description="Folder of the local photo store; empty: data_dir/media"
+    )
+    media_s3_endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint URL; empty: AWS S3"
+    )
+    media_s3_bucket: str | None = Field(None, description="Bucket of photos; required for s3")
+    media_s3_region: str | None = Field(None, description="Region signed into S3 requests")
+    media_s3_access_key_id: str | None = Field(
+        None, description="S3 access key id; empty: botocore's default credential chain"
+    )
+    media_s3_secret_access_key: SecretStr | None = Field(
+        None, description="S3 secret access key (environment only)"
+    )
+    media_s3_addressing_style: Literal["path", "virtual", "auto"] = Field(
+        "path", description="Bucket in the URL path (most S3-compatible stores) or host name"
+    )
+    media_max_upload_bytes: int = Field(
+        10 * 1024 * 1024, ge=1, description="Largest photo file accepted (413 beyond)"
+    )
+    # Pillow warns past 89,478,485 pixels and refuses past twice that: stay under its guard.
+    media_max_pixels: int = Field(
+        50_000_000,
+        ge=1,
+        le=89_478_485,
+        description="Largest photo accepted in pixels, read from the header before decoding",
+    )
+    media_concurrency: int = Field(
+        2, ge=1, description="Photos decoded and re-encoded at once per process"
+    )
+
+    @property
+    def media_root(self) -> Path:
+        return self.media_local_root or self.data_dir / "media"
 
     @property
     def embedded_database(self) -> bool:
@@ -269,6 +309,12 @@ class Settings(BaseSettings):
             problems.append("transport feeds cannot point at the simulator in production")
         if problems:
             raise InsecureProductionConfig("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _require_a_bucket_for_s3(self) -> Self:
+        if self.media_storage == "s3" and not self.media_s3_bucket:
+            raise ValueError("POCHE_MEDIA_S3_BUCKET is required when POCHE_MEDIA_STORAGE=s3")
         return self
 
     def _identity_problems_in_production(self) -> list[str]:
