@@ -18,6 +18,7 @@ from poche_api.db import create_engine, create_sessionmaker, plain_url
 from poche_api.demo import seed_demo
 from poche_api.embedded import start_embedded_postgres
 from poche_api.errors import install_error_handlers
+from poche_api.integrations.geocoding import BanGeocoder
 from poche_api.kit.pagination import CursorCodec
 from poche_api.middleware import (
     BodyGuardMiddleware,
@@ -29,6 +30,7 @@ from poche_api.notifications import firebase
 from poche_api.redis import create_redis
 from poche_api.response_cache import PublicResponseCache
 from poche_api.routers import (
+    addresses,
     admin_jobs,
     admin_staff,
     auth,
@@ -60,6 +62,7 @@ class State(TypedDict):
     territory: TerritoryService
     cursor_codec: CursorCodec
     transport_cache: RealtimeCache
+    geocoder: BanGeocoder
 
 
 async def resolve_database_url(settings: Settings) -> tuple[str, Any]:
@@ -108,6 +111,7 @@ def _lifespan(settings: Settings) -> Any:
             territory=TerritoryService(sessionmaker),
             cursor_codec=CursorCodec(settings.secret_key.get_secret_value().encode()),
             transport_cache=RealtimeCache(),
+            geocoder=BanGeocoder.from_settings(settings, http=http, redis=redis),
         )
         try:
             try:
@@ -167,6 +171,7 @@ def create_app(settings: Settings) -> FastAPI:
         incidents.router,
         incidents_staff.router,
         incidents_admin.router,
+        addresses.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     mounted = mount_simulators(app, settings)

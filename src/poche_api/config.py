@@ -231,6 +231,28 @@ class Settings(BaseSettings):
         2, ge=1, description="Photos decoded and re-encoded at once per process"
     )
 
+    # --- geocoding ---
+    ban_base_url: str | None = Field(
+        None,
+        description="Base Adresse Nationale API; empty: the BAN simulator when simulators are "
+        "on, https://api-adresse.data.gouv.fr otherwise. A simulator URL is refused in production",
+    )
+    ban_timeout_seconds: float = Field(
+        3.0, gt=0, description="Deadline of one BAN call (one retry on connection errors and 5xx)"
+    )
+    ban_cache_ttl_seconds: int = Field(
+        7 * 86_400, ge=0, description="How long a BAN answer is reused without asking again"
+    )
+    ban_stale_ttl_seconds: int = Field(
+        30 * 86_400, ge=0, description="How long a BAN answer is kept to be served while BAN fails"
+    )
+    ban_rate_per_second: int = Field(
+        25,
+        ge=1,
+        description="Cluster-wide BAN calls per second (one-second windows: at most twice this "
+        "in any sliding second, under BAN's 50 per second and per IP)",
+    )
+
     @property
     def media_root(self) -> Path:
         return self.media_local_root or self.data_dir / "media"
@@ -307,6 +329,8 @@ class Settings(BaseSettings):
         ]
         if any(url and "/_sim/" in url for url in transport_urls):
             problems.append("transport feeds cannot point at the simulator in production")
+        if self.ban_base_url and "/_sim/" in self.ban_base_url:
+            problems.append("POCHE_BAN_BASE_URL cannot point at the simulator in production")
         if problems:
             raise InsecureProductionConfig("; ".join(problems))
         return self

@@ -30,6 +30,7 @@ SIMULATOR_MODULES: tuple[str, ...] = (
     "poche_api.simulators.oidc",
     "poche_api.simulators.fcm",
     "poche_api.simulators.transit",
+    "poche_api.simulators.ban",
 )
 
 
