@@ -17,6 +17,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TABLES = (
+    "incident_sync_operations",
     "incident_moderations",
     "incident_feedback",
     "incident_follows",
@@ -160,6 +161,7 @@ def upgrade() -> None:
         sa.Column("resolved_at", postgresql.TIMESTAMP(timezone=True), nullable=True),
         sa.Column("closed_at", postgresql.TIMESTAMP(timezone=True), nullable=True),
         sa.Column("hidden", sa.Boolean(), nullable=False),
+        sa.Column("contact_purged_at", postgresql.TIMESTAMP(timezone=True), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column(
             "created_at",
@@ -343,6 +345,7 @@ def upgrade() -> None:
         sa.Column("variants", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("hidden", sa.Boolean(), nullable=False),
         sa.Column("uploaded_by", sa.String(length=64), nullable=True),
+        sa.Column("purged_at", postgresql.TIMESTAMP(timezone=True), nullable=True),
         sa.Column(
             "created_at",
             postgresql.TIMESTAMP(timezone=True),
@@ -359,6 +362,40 @@ def upgrade() -> None:
     )
     op.create_index(
         op.f("ix_incident_photos_report_id"), "incident_photos", ["report_id"], unique=False
+    )
+
+    op.create_table(
+        "incident_sync_operations",
+        sa.Column("id", sa.UUID(), nullable=False),
+        sa.Column("staff_id", sa.UUID(), nullable=False),
+        sa.Column("report_id", sa.UUID(), nullable=True),
+        sa.Column("status_code", sa.SmallInteger(), nullable=False),
+        sa.Column("result", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column(
+            "applied_at",
+            postgresql.TIMESTAMP(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["report_id"],
+            ["incident_reports.id"],
+            name=op.f("fk_incident_sync_operations_report_id_incident_reports"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["staff_id"],
+            ["staff_members.id"],
+            name=op.f("fk_incident_sync_operations_staff_id_staff_members"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_sync_operations")),
+    )
+    op.create_index(
+        op.f("ix_incident_sync_operations_staff_id"),
+        "incident_sync_operations",
+        ["staff_id"],
+        unique=False,
     )
 
 

@@ -20,6 +20,8 @@ from poche_api.embedded import start_embedded_postgres
 from poche_api.errors import install_error_handlers
 from poche_api.integrations.geocoding import BanGeocoder
 from poche_api.kit.pagination import CursorCodec
+from poche_api.media.images import PhotoProcessor
+from poche_api.media.storage import ObjectStore, store_from_settings
 from poche_api.middleware import (
     BodyGuardMiddleware,
     GzipWhenAccepted,
@@ -50,7 +52,8 @@ from poche_api.transport.realtime import RealtimeCache
 
 logger = logging.getLogger(__name__)
 API_PREFIX = "/v1"
-MAX_MULTIPART_BYTES = 25 * 1024 * 1024
+# Room for the form's JSON field next to the photos a report may carry.
+MULTIPART_OVERHEAD_BYTES = 1024 * 1024
 
 
 class State(TypedDict):
@@ -63,6 +66,8 @@ class State(TypedDict):
     cursor_codec: CursorCodec
     transport_cache: RealtimeCache
     geocoder: BanGeocoder
+    media_store: ObjectStore
+    photo_processor: PhotoProcessor
 
 
 async def resolve_database_url(settings: Settings) -> tuple[str, Any]:
@@ -112,6 +117,8 @@ def _lifespan(settings: Settings) -> Any:
             cursor_codec=CursorCodec(settings.secret_key.get_secret_value().encode()),
             transport_cache=RealtimeCache(),
             geocoder=BanGeocoder.from_settings(settings, http=http, redis=redis),
+            media_store=store_from_settings(settings),
+            photo_processor=PhotoProcessor.from_settings(settings),
         )
         try:
             try:
@@ -134,6 +141,7 @@ def _lifespan(settings: Settings) -> Any:
                 yield state
         finally:
             await firebase.close_app(settings)
+            await state["media_store"].aclose()
             await http.aclose()
             await redis.aclose()
             await engine.dispose()
@@ -182,7 +190,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(
         BodyGuardMiddleware,
         max_json_bytes=settings.max_body_bytes,
-        max_multipart_bytes=MAX_MULTIPART_BYTES,
+        max_multipart_bytes=settings.media_max_upload_bytes * max(settings.incident_max_photos, 1)
+        + MULTIPART_OVERHEAD_BYTES,
         exempt_prefixes=(SIMULATOR_PREFIX + "/",) if mounted else (),
     )
     app.add_middleware(PublicResponseCache, ttl=settings.public_cache_seconds)

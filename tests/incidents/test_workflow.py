@@ -40,4 +40,5 @@ def test_a_reporter_can_do_nothing_but_ask_to_reopen() -> None:
 
 def test_every_status_has_a_label_in_both_languages() -> None:
     for status in Status:
-        assert workflow.label(status, "fr") and workflow.label(status, "en")
+        assert workflow.label(status, "fr")
+        assert workflow.label(status, "en")

@@ -31,7 +31,8 @@ async def test_a_resident_files_a_report_routed_to_the_rouen_roads_team(cast: Ca
     assert report["status"] == "triaged"
     assert report["status_label"] == "pris en compte"
     assert report["commune_insee"] == "76540"
-    assert report["mine"] and report["following"]
+    assert report["mine"]
+    assert report["following"]
     assert report["expected_by"] is not None
     assert response.headers["Location"] == f"/v1/incidents/reports/{report['id']}"
     queue = (await cast.call("agent", "GET", "/v1/agent/reports")).json()["items"]

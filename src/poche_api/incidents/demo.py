@@ -202,12 +202,12 @@ async def seed_catalogue(session: AsyncSession) -> None:
         await catalogue.upsert_category(session, data.code, data)
     existing = {rule.name: rule for rule in await repo.rules()}
     for raw in RULES:
-        data = schemas.RoutingRuleIn.model_validate(raw)
-        team = await repo.team_by_slug(data.team)
+        wanted = schemas.RoutingRuleIn.model_validate(raw)
+        team = await repo.team_by_slug(wanted.team)
         if team is None:  # pragma: no cover - TEAMS lists every team the rules name
-            raise LookupError(data.team)
-        rule = existing.get(data.name) or RoutingRule()
-        for name, value in data.model_dump(exclude={"team"}).items():
+            raise LookupError(wanted.team)
+        rule = existing.get(wanted.name) or RoutingRule()
+        for name, value in wanted.model_dump(exclude={"team"}).items():
             setattr(rule, name, value)
         rule.team_id = team.id
         session.add(rule)

@@ -14,6 +14,7 @@ from poche_api.models.incident import (
     IncidentModeration,
     IncidentPhoto,
     IncidentReport,
+    IncidentSyncOperation,
     RoutingRule,
 )
 from poche_api.models.push import (
@@ -64,6 +65,7 @@ __all__ = [
     "IncidentModeration",
     "IncidentPhoto",
     "IncidentReport",
+    "IncidentSyncOperation",
     "PushCampaign",
     "PushDelivery",
     "PushInboxEntry",

@@ -161,6 +161,7 @@ class IncidentReport(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)
     closed_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    contact_purged_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)  # retention job
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
@@ -182,6 +183,7 @@ class IncidentPhoto(Base):
     variants: Mapped[dict[str, Any]] = mapped_column(JSONB)
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
     uploaded_by: Mapped[str | None] = mapped_column(String(64))
+    purged_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)  # retention removed the files
     created_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
 
 
@@ -247,3 +249,20 @@ class IncidentModeration(Base):
     )  # hide_report | redact_description | hide_photo ...
     reason: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
+
+
+class IncidentSyncOperation(Base):
+    """An offline operation an agent's app replayed through the sync endpoint, applied once."""
+
+    __tablename__ = "incident_sync_operations"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)  # client-made
+    staff_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("staff_members.id", ondelete="CASCADE"), index=True
+    )
+    report_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("incident_reports.id", ondelete="CASCADE")
+    )
+    status_code: Mapped[int] = mapped_column(SmallInteger)
+    result: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    applied_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
