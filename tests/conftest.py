@@ -91,11 +91,14 @@ def redis_url() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, redis_url: str | None) -> Settings:
+def settings(
+    database_url: str, redis_url: str | None, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
     return Settings(
         env="test",
         database_url=database_url,
         redis_url=redis_url,
+        media_local_root=tmp_path_factory.mktemp("media"),
         migrate_on_start=False,
         demo_seed=False,
         embedded_worker=False,

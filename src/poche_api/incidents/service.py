@@ -204,10 +204,15 @@ async def file_report(
     await session.flush()
     session.add(_event(report, who, "created", at=now, role="reporter", to_status=Status.submitted))
     session.add(IncidentFollow(report_id=report.id, principal=who.key, supporter=False))
-    for variants in photos:
+    for position, variants in enumerate(photos):
+        # The order the resident chose; now() is the same for every row of one transaction.
         session.add(
             IncidentPhoto(
-                report_id=report.id, kind="report", variants=variants, uploaded_by=who.key
+                report_id=report.id,
+                kind="report",
+                variants=variants,
+                uploaded_by=who.key,
+                created_at=now + timedelta(microseconds=position),
             )
         )
     await route(session, report, category, now=now)
@@ -405,7 +410,11 @@ async def transition(
     photo: IncidentPhoto | None = None
     if after_fix_photo is not None:
         photo = IncidentPhoto(
-            report_id=report.id, kind="after_fix", variants=after_fix_photo, uploaded_by=who.key
+            report_id=report.id,
+            kind="after_fix",
+            variants=after_fix_photo,
+            uploaded_by=who.key,
+            created_at=now,
         )
         session.add(photo)
     await session.flush()
