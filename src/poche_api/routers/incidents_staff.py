@@ -70,13 +70,13 @@ async def render(
     repo = IncidentRepository.from_session(session)
     categories = await repo.categories_by_id([r.category_id for r in reports])
     teams = await repo.teams_by_id([r.team_id for r in reports if r.team_id])
-    rules = {rule.id: rule.name for rule in await repo.rules()}
+    # One query each for the whole page, whatever its length.
+    rules = await repo.rule_names([r.routing_rule_id for r in reports if r.routing_rule_id])
     photos_of = photos_by_report(await repo.photos([r.id for r in reports]))
-    originals = {r.id: await repo.report(r.duplicate_of_id) for r in reports if r.duplicate_of_id}
+    codes = await repo.tracking_codes([r.duplicate_of_id for r in reports if r.duplicate_of_id])
     now = utcnow()
     views = []
     for report in reports:
-        original = originals.get(report.id)
         views.append(
             staff_view(
                 report,
@@ -88,7 +88,9 @@ async def render(
                 rule_name=rules.get(report.routing_rule_id) if report.routing_rule_id else None,
                 now=now,
                 reopen_days=_settings(request).incident_reopen_days,
-                duplicate_code=original.tracking_code if original else None,
+                duplicate_code=codes.get(report.duplicate_of_id)
+                if report.duplicate_of_id
+                else None,
                 events=await repo.events(report.id) if with_history else None,
             )
         )
