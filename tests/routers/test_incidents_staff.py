@@ -253,4 +253,5 @@ async def test_a_queue_page_costs_the_same_queries_however_many_duplicates_it_sh
     assert len(three) == 3
     assert {item["duplicate_of"] for item in three} == {original["tracking_code"]}
     assert {item["routing_rule"] for item in three} == {"Voirie de Rouen"}
+    assert {item["team"] for item in three} == {"voirie-rouen"}
     assert queries_for_three == queries_for_one

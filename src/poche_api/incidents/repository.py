@@ -124,6 +124,12 @@ class IncidentRepository:
         rows = await self.session.scalars(select(Team).where(Team.id.in_(set(ids))))
         return {row.id: row for row in rows}
 
+    async def teams_by_slug(self, slugs: Sequence[str]) -> dict[uuid.UUID, Team]:
+        if not slugs:
+            return {}
+        rows = await self.session.scalars(select(Team).where(Team.slug.in_(slugs)))
+        return {row.id: row for row in rows}
+
     async def team_ids_by_slug(self, slugs: Sequence[str]) -> list[uuid.UUID]:
         if not slugs:
             return []
