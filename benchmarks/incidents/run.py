@@ -331,7 +331,7 @@ def measure_queue(
     top = max(options.connections)
     first = next(iter(paths.values()))
     print(f"  {name}: warm-up {options.warmup:g} s", flush=True)
-    run_wrk(
+    warmup = run_wrk(
         queue_wrk(
             f"http://{HOST}:{port}{first}",
             duration=options.warmup,
@@ -342,6 +342,7 @@ def measure_queue(
         options.warmup,
         OUT / f"queue-{name}-warmup.txt",
     )
+    drain(warmup, top)
     runs = []
     for connections in options.connections:
         for key, path in paths.items():
@@ -362,7 +363,14 @@ def measure_queue(
                 flush=True,
             )
             runs.append(QueueRun(key, name, connections, result))
+            drain(result, connections)
     return runs
+
+
+def drain(result: WrkResult, connections: int) -> None:
+    """Let the server finish what wrk left in flight when it stopped (up to one request per
+    connection, at the rate just measured) before the next run starts its clock."""
+    time.sleep(min(30.0, 1.0 + 1.5 * connections / max(result.requests_per_second, 1.0)))
 
 
 def bench_queue(options: Options, url: str, stored: Stored) -> list[str]:
