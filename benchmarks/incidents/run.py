@@ -195,6 +195,14 @@ def unpinned(server: Server, command: list[str], pin: bool) -> Server:
     return server
 
 
+def cpu_seconds(server: Server) -> float:
+    """User + system CPU time of the server process so far, all its threads."""
+    if server.process is None:
+        return float("nan")
+    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(server: Server) -> float:
     """The server process's high-water RSS (VmHWM), read before it stops."""
     if server.process is None:
@@ -527,18 +535,26 @@ def bench_create(options: Options, url: str, stored: Stored, workdir: Path) -> l
         "--warmup",
         str(options.warmup_reports),
     ]
+    photo_args = ["photos", "--photo", str(photo_file), "--count", str(options.photo_count)]
+    # The reference before and after: a long run sees the machine's other work come and go.
+    processing = [run_child(photo_args, None, OUT / "create-photos-before.txt")]
     port = free_port()
     server = poche_server("create-poche-api", port, pin=False)
     started_at = datetime.now(UTC)
     try:
         server.start()
         server.wait_until(port, "/readyz", timeout=READY_TIMEOUT)
+        cpu_before, load_before = cpu_seconds(server), os.getloadavg()[0]
         ours = run_child(
             ["creates", "--url", f"http://{HOST}:{port}", *load_args],
             None,
             OUT / "create-poche-api.txt",
         )
         ours["peak_rss_mb"] = peak_rss_mb(server)
+        ours["cpu_ms"] = (
+            (cpu_seconds(server) - cpu_before) / (ours["count"] + ours["warmup"]) * 1000
+        )
+        ours["load"] = (load_before, os.getloadavg()[0])
     finally:
         server.stop()
     stored_rows = asyncio.run(created_since(url, started_at))
@@ -571,11 +587,7 @@ def bench_create(options: Options, url: str, stored: Stored, workdir: Path) -> l
         reference["peak_rss_mb"] = peak_rss_mb(bare)
     finally:
         bare.stop()
-    processing = run_child(
-        ["photos", "--photo", str(photo_file), "--count", str(options.photo_count)],
-        None,
-        OUT / "create-photos.txt",
-    )
+    processing.append(run_child(photo_args, None, OUT / "create-photos-after.txt"))
     return render_create(options, stored, photo, ours, reference, processing, stored_rows)
 
 
@@ -740,13 +752,14 @@ def render_create(
     photo: bytes,
     ours: dict[str, Any],
     reference: dict[str, Any],
-    processing: dict[str, Any],
+    processing: list[dict[str, Any]],
     rows: dict[str, Any],
 ) -> list[str]:
     width, height = options.photo_size
+    before, after = processing
     variants = ", ".join(
         f"{name} {w}×{h} ({size / 1000:.0f} kB)"
-        for name, (w, h, size) in processing["variants"].items()
+        for name, (w, h, size) in before["variants"].items()
     )
     lines = [
         f"## Incidents: filing {options.reports:,} reports with a photo",
@@ -775,46 +788,61 @@ def render_create(
             "as from the load balancer): the per-device (10/h) and per-IP (60/h) limits stay "
             f"untouched. httpx, {options.concurrency} requests in flight over "
             f"{options.concurrency} keep-alive connections, bodies built before the clock; "
-            f"{options.warmup_reports} warm-up reports first, not counted."
+            f"{options.warmup_reports} warm-up reports first, not counted. 1-min load average "
+            f"{ours['load'][0]:.2f} when the uploads started, {ours['load'][1]:.2f} when they "
+            "ended."
         ),
         (
             "- Bare: `benchmarks/incidents/bare_upload.py` (raw ASGI) reads each upload to the "
             "end and answers the captured 201 body and headers."
         ),
         (
-            f"- Photo processing alone: `PhotoProcessor.process` on the same JPEG in one process, "
-            f"not pinned either: {processing['count']} photos one "
-            f"after the other (latency), then {processing['count']} at once through its bound "
-            f"of {processing['concurrency']} (throughput)."
+            "- Photo processing alone: `PhotoProcessor.process` on the same JPEG in a process of "
+            f"its own, just before and just after poche-api's run: {before['count']} photos one "
+            f"after the other (latency), then {before['count']} at once through its bound of "
+            f"{before['concurrency']} (throughput; CPU time of all its threads per photo)."
+        ),
+        (
+            "- CPU per report: the server process's user + system time over the run (its "
+            "threads included, warm-up reports counted), divided by the reports filed."
         ),
         "",
-        "| Work | count | time | per second | p50 | p99 | max | peak RSS | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| Work | count | time | per second | p50 | p99 | max | CPU each | peak RSS | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, result in (
         ("poche-api: file a report", ours),
         ("bare: read upload, answer", reference),
     ):
         errors = sum(n for status, n in result["statuses"].items() if status != "201")
+        cpu = _ms(result["cpu_ms"]) if "cpu_ms" in result else ""
         lines.append(
             f"| {label} | {result['count']:,} | {result['seconds']:.1f} s | "
             f"{result['per_second']:.2f} | {_ms(result['p50_ms'])} | {_ms(result['p99_ms'])} | "
-            f"{_ms(result['max_ms'])} | {result['peak_rss_mb']:.0f} MB | {errors} |"
+            f"{_ms(result['max_ms'])} | {cpu} | {result['peak_rss_mb']:.0f} MB | {errors} |"
         )
-    lines.append(
-        f"| `PhotoProcessor.process` alone | {processing['count']} | "
-        f"{processing['count'] / processing['per_second']:.1f} s | "
-        f"{processing['per_second']:.2f} (one at a time: {processing['per_second_alone']:.2f}) | "
-        f"{_ms(processing['p50_ms'])} | {_ms(processing['p99_ms'])} | | "
-        f"{processing['peak_mb']:.0f} MB | |"
-    )
-    ratio = ours["per_second"] / processing["per_second"]
+    for when, result in (("before", before), ("after", after)):
+        lines.append(
+            f"| `PhotoProcessor.process` alone, {when} | {result['count']} | "
+            f"{result['count'] / result['per_second']:.1f} s | {result['per_second']:.2f} "
+            f"(one at a time: {result['per_second_alone']:.2f}) | {_ms(result['p50_ms'])} | "
+            f"{_ms(result['p99_ms'])} | | {_ms(result['cpu_ms'])} | {result['peak_mb']:.0f} MB | |"
+        )
+    photo_cpu = (before["cpu_ms"] + after["cpu_ms"]) / 2
+    photo_rate = (before["per_second"] + after["per_second"]) / 2
     lines += [
         "",
         (
-            f"- poche-api files {ours['per_second']:.2f} reports/s: {ratio:.2f}× the photo "
-            f"processing alone and {ours['per_second'] / reference['per_second']:.4f}× the bare "
-            "upload; the photo is the cost, everything else is the difference."
+            f"- poche-api filed {ours['per_second']:.2f} reports/s, "
+            f"{ours['per_second'] / photo_rate:.2f}× the photo processing alone (mean of before "
+            f"and after, {photo_rate:.2f}/s) and {ours['per_second'] / reference['per_second']:.4f}"
+            "× the bare upload."
+        ),
+        (
+            f"- CPU: {_ms(ours['cpu_ms'])} per report against {_ms(photo_cpu)} per photo "
+            f"processed alone: the photo is {photo_cpu / ours['cpu_ms']:.0%} of a report's cost; "
+            f"the rest ({_ms(ours['cpu_ms'] - photo_cpu)}) is reading the multipart upload, the "
+            "idempotency claim, filing, routing, storing the three variants and the answer."
         ),
         (
             f"- Stored by the run (warm-up included): {rows['reports']:,} reports, "
