@@ -15,14 +15,17 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from poche_api import jobs
 from poche_api.auth import Principal
 from poche_api.config import Settings
 from poche_api.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable
 from poche_api.identity.schemas import StaffRole
 from poche_api.incidents import catalogue, routing, sla, workflow
+from poche_api.incidents import tasks as incident_tasks
 from poche_api.incidents.repository import IncidentRepository
 from poche_api.incidents.schemas import ReportIn, TransitionIn
 from poche_api.incidents.workflow import Actor, Status
+from poche_api.integrations.geocoding import BanGeocoder
 from poche_api.kit.timeutil import utcnow
 from poche_api.models import (
     IncidentCategory,
@@ -144,6 +147,7 @@ async def file_report(
     data: ReportIn,
     photos: Sequence[dict[str, Any]] = (),
     *,
+    geocoder: BanGeocoder | None = None,
     now: datetime | None = None,
 ) -> Filed:
     """File a report (or return the same one when its client-generated id is retried)."""
@@ -216,7 +220,20 @@ async def file_report(
             )
         )
     await route(session, report, category, now=now)
+    await _locate_address(session, report, geocoder)
     return Filed(report, category, created=True)
+
+
+async def _locate_address(
+    session: AsyncSession, report: IncidentReport, geocoder: BanGeocoder | None
+) -> None:
+    """The BAN address now if it answers (cached answers are instant), else from a job."""
+    found = await geocoder.reverse(report.lat, report.lon) if geocoder is not None else None
+    if found is not None:
+        report.address = found.label
+        await session.flush()
+        return
+    await jobs.enqueue(session, incident_tasks.GEOCODE, {"report_id": str(report.id)})
 
 
 async def route(
