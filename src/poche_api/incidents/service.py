@@ -300,8 +300,12 @@ async def visible_report(
     category = await repo.category(report.category_id)
     if not (category.private or report.hidden):
         return report, category
-    if who is not None and (who.is_staff or report.reporter == who.key):
+    if who is not None and report.reporter == who.key:
         return report, category
+    if who is not None and who.is_staff:
+        team_ids = await repo.team_ids_by_slug(sorted(who.principal.teams))
+        if who.is_supervisor or report.team_id in team_ids:
+            return report, category
     if who is not None and await repo.follow(report.id, who.key) is not None:
         return report, category
     raise _not_found()
