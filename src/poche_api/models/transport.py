@@ -1,7 +1,8 @@
 """Transport: versioned GTFS tables, real-time alerts and their events, follows.
 
-Every GTFS table is keyed by ``feed_version``: an import loads beside the active version and is
-switched on in one transaction (the active flag), then the previous version's rows are deleted.
+Every GTFS table is keyed and partitioned by ``feed_version``: an import loads beside the active
+version and is switched on in one transaction (the active flag), then the previous version's
+tables are dropped.
 Times in ``transport_stop_times`` and ``transport_frequencies`` are GTFS seconds: seconds since
 "noon minus 12 h" of the service day, so 25:10:00 is 90600 and belongs to the previous day.
 """
@@ -28,11 +29,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from poche_api.db import Base
 
+# Each version's rows live in tables of their own (schema gtfs_versions), attached as partitions:
+# an import builds their indexes once, and a replaced version is dropped whole (gtfs.activate).
+PARTITIONED = {"postgresql_partition_by": "LIST (feed_version)"}
+
 
 def _version_column() -> Mapped[int]:
     # No foreign key on purpose: a per-row RI check made COPY of a million stop_times several
     # times slower. Rows of a version are loaded in the transaction that creates it and
-    # deleted explicitly when it is replaced (gtfs.activate).
+    # dropped with their tables when it is replaced (gtfs.activate).
     return mapped_column(Integer, primary_key=True)
 
 
@@ -88,6 +93,8 @@ class Agency(Base):
     lang: Mapped[str | None] = mapped_column(String(16))
     phone: Mapped[str | None] = mapped_column(Text)
 
+    __table_args__ = (PARTITIONED,)
+
 
 class Route(Base):
     __tablename__ = "transport_routes"
@@ -101,6 +108,8 @@ class Route(Base):
     color: Mapped[str | None] = mapped_column(String(6))
     text_color: Mapped[str | None] = mapped_column(String(6))
     sort_order: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (PARTITIONED,)
 
 
 class Stop(Base):
@@ -127,6 +136,7 @@ class Stop(Base):
         ),
         Index("ix_transport_stops_lat_lon", "feed_version", "lat", "lon"),
         Index("ix_transport_stops_parent", "feed_version", "parent_station"),
+        PARTITIONED,
     )
 
 
@@ -147,6 +157,7 @@ class Trip(Base):
 
     __table_args__ = (
         Index("ix_transport_trips_route", "feed_version", "route_id", "direction_id"),
+        PARTITIONED,
     )
 
 
@@ -165,6 +176,7 @@ class StopTime(Base):
 
     __table_args__ = (
         Index("ix_transport_stop_times_stop", "feed_version", "stop_id", "departure_seconds"),
+        PARTITIONED,
     )
 
 
@@ -177,6 +189,8 @@ class Calendar(Base):
     start_date: Mapped[date] = mapped_column(Date)
     end_date: Mapped[date] = mapped_column(Date)
 
+    __table_args__ = (PARTITIONED,)
+
 
 class CalendarDate(Base):
     __tablename__ = "transport_calendar_dates"
@@ -186,7 +200,10 @@ class CalendarDate(Base):
     date: Mapped[date] = mapped_column(Date, primary_key=True)
     exception_type: Mapped[int] = mapped_column(SmallInteger)  # 1 added, 2 removed
 
-    __table_args__ = (Index("ix_transport_calendar_dates_date", "feed_version", "date"),)
+    __table_args__ = (
+        Index("ix_transport_calendar_dates_date", "feed_version", "date"),
+        PARTITIONED,
+    )
 
 
 class Frequency(Base):
@@ -199,6 +216,8 @@ class Frequency(Base):
     headway_seconds: Mapped[int] = mapped_column(Integer)
     exact_times: Mapped[int] = mapped_column(SmallInteger)
 
+    __table_args__ = (PARTITIONED,)
+
 
 class ShapePoint(Base):
     __tablename__ = "transport_shapes"
@@ -208,6 +227,8 @@ class ShapePoint(Base):
     sequence: Mapped[int] = mapped_column(Integer, primary_key=True)
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (PARTITIONED,)
 
 
 class TransportAlert(Base):
