@@ -5,6 +5,10 @@ builds the indexes by sorting, far faster than maintaining them row by row); a r
 is dropped as tables instead of deleted row by row. Rows already there move to their version's
 tables; primary keys and indexes keep their names.
 
+GTFS ids take the "C" collation, and the two indexes of transport_stop_times lead with an id
+instead of feed_version (constant in a partition): with both, building them sorts on the ids'
+leading bytes, about twice as fast.
+
 Revision ID: 0005_transport_partitions
 Revises: 0004_transport
 Create Date: 2026-11-28
@@ -31,6 +35,33 @@ GTFS_TABLES = (
     "transport_calendar_dates",
     "transport_frequencies",
     "transport_shapes",
+)
+# GTFS id columns: "C" collation once partitioned.
+ID_COLUMNS = {
+    "transport_agencies": ("agency_id",),
+    "transport_routes": ("route_id", "agency_id"),
+    "transport_stops": ("stop_id", "parent_station"),
+    "transport_trips": ("trip_id", "route_id", "service_id", "block_id", "shape_id"),
+    "transport_stop_times": ("trip_id", "stop_id"),
+    "transport_calendars": ("service_id",),
+    "transport_calendar_dates": ("service_id",),
+    "transport_frequencies": ("trip_id",),
+    "transport_shapes": ("shape_id",),
+}
+# transport_stop_times' key and stop index: (partitioned, plain) definitions.
+STOP_TIMES_KEY = (
+    "PRIMARY KEY (trip_id, stop_sequence, feed_version)",
+    "PRIMARY KEY (feed_version, trip_id, stop_sequence)",
+)
+STOP_TIMES_INDEX = (
+    (
+        "CREATE INDEX ix_transport_stop_times_stop ON transport_stop_times"
+        " USING btree (stop_id, departure_seconds)"
+    ),
+    (
+        "CREATE INDEX ix_transport_stop_times_stop ON transport_stop_times"
+        " USING btree (feed_version, stop_id, departure_seconds)"
+    ),
 )
 
 
@@ -68,6 +99,13 @@ def _rebuild(table: str, *, partitioned: bool) -> None:
         op.execute(f"DROP INDEX {name}")
     suffix = " PARTITION BY LIST (feed_version)" if partitioned else ""
     op.execute(f"CREATE TABLE {table} (LIKE {old} INCLUDING DEFAULTS){suffix}")
+    collation = '"C"' if partitioned else '"default"'
+    for column in ID_COLUMNS[table]:
+        op.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE text COLLATE {collation}")
+    if table == "transport_stop_times":
+        which = 0 if partitioned else 1
+        keys = [(name, STOP_TIMES_KEY[which]) for name, _ in keys]
+        indexes = [STOP_TIMES_INDEX[which]]
     for name, definition in keys:
         op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
     for statement in indexes:

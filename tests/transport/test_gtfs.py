@@ -168,7 +168,8 @@ class TestImport:
                     "TCAR:100001,05:00:00,05:00:00,TCAR:BOUL,1\n"
                     "TCAR:100001,05:02:00,05:02:00,TCAR:GARE,1\n"
                 ),
-                r"^stop_times\.txt: duplicate \(.*TCAR:100001, 1\)",
+                r"^stop_times\.txt: duplicate \(Key \(trip_id, stop_sequence, feed_version\)"
+                r"=\(TCAR:100001, 1, \d+\) is duplicated\.\)",
             ),
             (
                 "stop_times.txt",

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Text,
@@ -32,6 +33,9 @@ from poche_api.db import Base
 # Each version's rows live in tables of their own (schema gtfs_versions), attached as partitions:
 # an import builds their indexes once, and a replaced version is dropped whole (gtfs.activate).
 PARTITIONED = {"postgresql_partition_by": "LIST (feed_version)"}
+# GTFS ids compare byte by byte: indexes on them build several times faster than under a
+# linguistic collation, and equal ids are equal whatever the database's locale.
+GTFS_ID = Text(collation="C")
 
 
 def _version_column() -> Mapped[int]:
@@ -86,7 +90,7 @@ class Agency(Base):
     __tablename__ = "transport_agencies"
 
     feed_version: Mapped[int] = _version_column()
-    agency_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    agency_id: Mapped[str] = mapped_column(GTFS_ID, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     url: Mapped[str | None] = mapped_column(Text)
     timezone: Mapped[str] = mapped_column(String(64))
@@ -100,8 +104,8 @@ class Route(Base):
     __tablename__ = "transport_routes"
 
     feed_version: Mapped[int] = _version_column()
-    route_id: Mapped[str] = mapped_column(Text, primary_key=True)
-    agency_id: Mapped[str | None] = mapped_column(Text)
+    route_id: Mapped[str] = mapped_column(GTFS_ID, primary_key=True)
+    agency_id: Mapped[str | None] = mapped_column(GTFS_ID)
     short_name: Mapped[str | None] = mapped_column(Text)
     long_name: Mapped[str | None] = mapped_column(Text)
     route_type: Mapped[int] = mapped_column(SmallInteger)
@@ -116,14 +120,14 @@ class Stop(Base):
     __tablename__ = "transport_stops"
 
     feed_version: Mapped[int] = _version_column()
-    stop_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    stop_id: Mapped[str] = mapped_column(GTFS_ID, primary_key=True)
     code: Mapped[str | None] = mapped_column(Text)
     name: Mapped[str] = mapped_column(Text)
     name_normalized: Mapped[str] = mapped_column(Text)
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
     location_type: Mapped[int] = mapped_column(SmallInteger)
-    parent_station: Mapped[str | None] = mapped_column(Text)
+    parent_station: Mapped[str | None] = mapped_column(GTFS_ID)
     wheelchair_boarding: Mapped[int] = mapped_column(SmallInteger)
     platform_code: Mapped[str | None] = mapped_column(Text)
 
@@ -144,14 +148,14 @@ class Trip(Base):
     __tablename__ = "transport_trips"
 
     feed_version: Mapped[int] = _version_column()
-    trip_id: Mapped[str] = mapped_column(Text, primary_key=True)
-    route_id: Mapped[str] = mapped_column(Text)
-    service_id: Mapped[str] = mapped_column(Text)
+    trip_id: Mapped[str] = mapped_column(GTFS_ID, primary_key=True)
+    route_id: Mapped[str] = mapped_column(GTFS_ID)
+    service_id: Mapped[str] = mapped_column(GTFS_ID)
     headsign: Mapped[str | None] = mapped_column(Text)
     short_name: Mapped[str | None] = mapped_column(Text)
     direction_id: Mapped[int | None] = mapped_column(SmallInteger)
-    block_id: Mapped[str | None] = mapped_column(Text)
-    shape_id: Mapped[str | None] = mapped_column(Text)
+    block_id: Mapped[str | None] = mapped_column(GTFS_ID)
+    shape_id: Mapped[str | None] = mapped_column(GTFS_ID)
     wheelchair_accessible: Mapped[int] = mapped_column(SmallInteger)
     start_seconds: Mapped[int | None] = mapped_column(Integer)
 
@@ -165,9 +169,9 @@ class StopTime(Base):
     __tablename__ = "transport_stop_times"
 
     feed_version: Mapped[int] = _version_column()
-    trip_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    trip_id: Mapped[str] = mapped_column(GTFS_ID, primary_key=True)
     stop_sequence: Mapped[int] = mapped_column(Integer, primary_key=True)
-    stop_id: Mapped[str] = mapped_column(Text)
+    stop_id: Mapped[str] = mapped_column(GTFS_ID)
     arrival_seconds: Mapped[int | None] = mapped_column(Integer)
     departure_seconds: Mapped[int | None] = mapped_column(Integer)
     stop_headsign: Mapped[str | None] = mapped_column(Text)
@@ -175,7 +179,10 @@ class StopTime(Base):
     drop_off_type: Mapped[int] = mapped_column(SmallInteger)
 
     __table_args__ = (
-        Index("ix_transport_stop_times_stop", "feed_version", "stop_id", "departure_seconds"),
+        # Id first, then feed_version (required in a partitioned key, constant in a partition):
+        # the sorts that build them compare the ids' leading bytes only (collation "C").
+        PrimaryKeyConstraint("trip_id", "stop_sequence", "feed_version"),
+        Index("ix_transport_stop_times_stop", "stop_id", "departure_seconds"),
         PARTITIONED,
     )
 
@@ -184,7 +191,7 @@ class Calendar(Base):
     __tablename__ = "transport_calendars"
 
     feed_version: Mapped[int] = _version_column()
-    service_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    service_id: Mapped[str] = mapped_column(GTFS_ID, primary_key=True)
     weekdays: Mapped[str] = mapped_column(String(7))  # "1111100": Monday first
     start_date: Mapped[date] = mapped_column(Date)
     end_date: Mapped[date] = mapped_column(Date)
@@ -196,7 +203,7 @@ class CalendarDate(Base):
     __tablename__ = "transport_calendar_dates"
 
     feed_version: Mapped[int] = _version_column()
-    service_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    service_id: Mapped[str] = mapped_column(GTFS_ID, primary_key=True)
     date: Mapped[date] = mapped_column(Date, primary_key=True)
     exception_type: Mapped[int] = mapped_column(SmallInteger)  # 1 added, 2 removed
 
@@ -210,7 +217,7 @@ class Frequency(Base):
     __tablename__ = "transport_frequencies"
 
     feed_version: Mapped[int] = _version_column()
-    trip_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    trip_id: Mapped[str] = mapped_column(GTFS_ID, primary_key=True)
     start_seconds: Mapped[int] = mapped_column(Integer, primary_key=True)
     end_seconds: Mapped[int] = mapped_column(Integer)
     headway_seconds: Mapped[int] = mapped_column(Integer)
@@ -223,7 +230,7 @@ class ShapePoint(Base):
     __tablename__ = "transport_shapes"
 
     feed_version: Mapped[int] = _version_column()
-    shape_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    shape_id: Mapped[str] = mapped_column(GTFS_ID, primary_key=True)
     sequence: Mapped[int] = mapped_column(Integer, primary_key=True)
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
