@@ -168,8 +168,19 @@ class TestImport:
                     "TCAR:100001,05:00:00,05:00:00,TCAR:BOUL,1\n"
                     "TCAR:100001,05:02:00,05:02:00,TCAR:GARE,1\n"
                 ),
-                r"^stop_times\.txt: duplicate \(Key \(trip_id, stop_sequence, feed_version\)"
-                r"=\(TCAR:100001, 1, \d+\) is duplicated\.\)",
+                (
+                    r"^stop_times\.txt: duplicate \(Key \(trip_id, stop_sequence, feed_version\)"
+                    r"=\(TCAR:100001, 1, \d+\) is duplicated\.\)"
+                ),
+            ),
+            (
+                "stop_times.txt",
+                (
+                    "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n"
+                    "TCAR:100001,05:00:00,05:00:00,TCAR:BOUL,1\n"
+                    "TCAR:100001,-00:02:00,,TCAR:GARE,2\n"
+                ),
+                r"^stop_times\.txt:3: invalid value \(a time before 00:00:00\)$",
             ),
             (
                 "stop_times.txt",

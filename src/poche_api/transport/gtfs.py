@@ -152,7 +152,6 @@ class Field:
     required: bool = False
     expression: str | None = None
     uses: tuple[str, ...] = ()
-    check: str | None = None
     absent: str | None = None
 
 
@@ -194,7 +193,6 @@ COPIED_MEMBERS: dict[str, tuple[str, tuple[Field, ...]]] = {
                 "interval",
                 expression=_seconds("arrival_time", "departure_time"),
                 uses=("arrival_time", "departure_time"),
-                check="gtfs_arrival_time >= interval '0'",
             ),
             Field(
                 "departure_time",
@@ -202,7 +200,6 @@ COPIED_MEMBERS: dict[str, tuple[str, tuple[Field, ...]]] = {
                 "interval",
                 expression=_seconds("departure_time", "arrival_time"),
                 uses=("departure_time", "arrival_time"),
-                check="gtfs_departure_time >= interval '0'",
             ),
             Field("stop_headsign", "stop_headsign", "text"),
             Field(
@@ -344,8 +341,6 @@ class _Loader:
             elif field.expression is not None:
                 column = f"gtfs_{name}"
                 alter.append(f"ADD COLUMN {column} {field.raw_type}")
-                if field.check:
-                    alter.append(f"ADD CHECK ({field.check})")
                 dropped_after.append(column)
             else:
                 column = field.column
@@ -627,26 +622,31 @@ async def _load(loader: _Loader) -> tuple[str, date | None, date | None]:
         sorted(services),
     )
     await loader.copy_raw("stop_times.txt")
-    # One pass over stop_times: each trip's first departure (kept on the trip) and whether all
-    # its stops exist; the offending lines are looked up only when something is wrong.
+    # One pass over stop_times: each trip's first departure (kept on the trip), whether all its
+    # stops exist and its times are not negative (an interval reads "-01:00:00"); the offending
+    # lines are looked up only when something is wrong.
     checked = await loader.connection.fetchrow(
         f"WITH per_trip AS MATERIALIZED (SELECT trip_id, min(departure_seconds) AS first,"  # noqa: S608 - table names are ours
-        f" bool_and(stop_id IN (SELECT stop_id FROM {stops_table})) AS stops_known"
+        f" bool_and(stop_id IN (SELECT stop_id FROM {stops_table})) AS stops_known,"
+        " min(least(arrival_seconds, departure_seconds)) < 0 AS negative"
         f" FROM {stop_times} GROUP BY trip_id),"
         f" updated AS (UPDATE {trips} t SET start_seconds = p.first FROM per_trip p"
         " WHERE t.trip_id = p.trip_id RETURNING 1)"
         " SELECT (SELECT count(*) FROM per_trip) AS trips,"
         " (SELECT count(*) FROM updated) AS known,"
-        " (SELECT count(*) FROM per_trip WHERE NOT stops_known) AS with_unknown_stops"
+        " (SELECT count(*) FROM per_trip WHERE NOT stops_known OR negative) AS wrong"
     )
-    if checked["known"] < checked["trips"] or checked["with_unknown_stops"]:
+    if checked["known"] < checked["trips"] or checked["wrong"]:
         await loader.first_errors(
             "stop_times.txt",
             f"SELECT line, CASE WHEN trip_id NOT IN (SELECT trip_id FROM {trips})"  # noqa: S608 - table names are ours
             " THEN format('trip_id %L is not a trip', trip_id)"
-            " ELSE format('stop_id %L is not a stop', stop_id) END AS message"
+            f" WHEN stop_id NOT IN (SELECT stop_id FROM {stops_table})"
+            " THEN format('stop_id %L is not a stop', stop_id)"
+            " ELSE 'a time before 00:00:00' END AS message"
             f" FROM numbered WHERE trip_id NOT IN (SELECT trip_id FROM {trips})"
-            f" OR stop_id NOT IN (SELECT stop_id FROM {stops_table})",
+            f" OR stop_id NOT IN (SELECT stop_id FROM {stops_table})"
+            " OR least(arrival_seconds, departure_seconds) < 0",
         )
     # Shapes are optional: a trip's dangling shape_id is dropped, not fatal.
     dangling = "shape_id IS NOT NULL"
