@@ -9,8 +9,8 @@ GTFS ids take the "C" collation, and the two indexes of transport_stop_times lea
 instead of feed_version (constant in a partition): with both, building them sorts on the ids'
 leading bytes, about twice as fast.
 
-Revision ID: 0005_transport_partitions
-Revises: 0004_transport
+Revision ID: 0006_transport_partitions
+Revises: 0005_incidents
 Create Date: 2026-11-28
 """
 
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from alembic import op
 from sqlalchemy import text
 
-revision: str = "0005_transport_partitions"
-down_revision: str | None = "0004_transport"
+revision: str = "0006_transport_partitions"
+down_revision: str | None = "0005_incidents"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
