@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from poche_api.config import Settings
 from poche_api.incidents.views import REDACTED
-from tests.conftest import build_app, serve_in_process
-from tests.incidents.conftest import ROUEN_HOTEL_DE_VILLE, Cast, make_cast
+from tests.incidents.casting import cast_with_media
+from tests.incidents.conftest import ROUEN_HOTEL_DE_VILLE, Cast
 from tests.media.photos import photo
 
 
@@ -20,13 +20,8 @@ from tests.media.photos import photo
 async def cast(
     settings: Settings, session: AsyncSession, redis: Redis, tmp_path: Path
 ) -> AsyncIterator[Cast]:
-    """The usual cast, with photos stored under tmp_path and no in-memory public cache (which
-    would serve an answer read just before a moderation for a few more seconds)."""
-    configured = settings.model_copy(
-        update={"media_local_root": tmp_path / "media", "public_cache_seconds": 0}
-    )
-    async with serve_in_process(build_app(configured, session)) as http:
-        yield await make_cast(configured, session, http)
+    async with cast_with_media(settings, session, tmp_path / "media") as cast:
+        yield cast
 
 
 async def _filed(cast: Cast, *, with_photo: bool = False, **fields: Any) -> dict[str, Any]:

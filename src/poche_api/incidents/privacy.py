@@ -4,7 +4,8 @@ A resident's reports, follows and feedback are keyed on ``resident:<id>``, or on
 for what an install did before signing in: both count (the erasure runs before identity deletes
 the devices). Erasure keeps each report for the public record but unlinks it from the person:
 reporter and contact e-mail erased, the resident's keys in the history and on photos replaced,
-follows deleted, feedback comments deleted (the rating stays, under a random key).
+follows deleted (the "me too" count they added stays), feedback comments deleted (the rating
+stays, under a random key).
 """
 
 import uuid

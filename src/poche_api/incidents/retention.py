@@ -3,8 +3,9 @@
 * Photos of reports closed more than the category's ``photo_retention_days`` ago: their files are
   deleted from the object store and the row is marked ``purged_at`` (views skip it).
 * Contact data of reports closed more than ``contact_retention_days`` ago: the reporter's key and
-  e-mail are erased (``contact_purged_at``), the follows removed, and the resident or device keys
-  left in the history, on photos and on feedback replaced, so nothing links the report to a person.
+  e-mail are erased (``contact_purged_at``), and the resident or device keys left in the history,
+  on photos and on feedback replaced, so nothing links the report to a person; its follows are
+  removed too (also those added after the erasure). The "me too" count stays.
 * Orphan photo files (stored by an upload whose report transaction rolled back) are swept once
   older than a grace period: the store is listed (a local folder is walked, S3 is listed with
   ListObjectsV2) and every photo folder no ``incident_photos`` row names is deleted.
@@ -19,13 +20,24 @@ import contextlib
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Interval, delete, func, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Interval,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
@@ -115,10 +127,12 @@ class RetentionRepository:
 
     async def photo_prefixes(self) -> set[str]:
         """Every folder an ``incident_photos`` row names (``incidents/<hex>``)."""
-        variant = func.jsonb_each(IncidentPhoto.variants).table_valued("value")
+        variant = func.jsonb_each(IncidentPhoto.variants).table_valued("value").lateral()
         key = variant.c.value.op("->>")("key")
         rows = await self.session.scalars(
-            select(func.regexp_replace(key, "/[^/]*$", "")).select_from(IncidentPhoto, variant)
+            select(func.regexp_replace(key, "/[^/]*$", ""))
+            .select_from(IncidentPhoto)
+            .join(variant, true())
         )
         return set(rows)
 
@@ -130,12 +144,27 @@ class RetentionRepository:
         )
         return list(rows)
 
+    async def follows_due(self, now: datetime, limit: int) -> list[tuple[uuid.UUID, str]]:
+        """Follows of reports closed past their contact retention (late follows included)."""
+        query = (
+            select(IncidentFollow.report_id, IncidentFollow.principal)
+            .join(IncidentReport, IncidentReport.id == IncidentFollow.report_id)
+            .join(IncidentCategory, IncidentCategory.id == IncidentReport.category_id)
+            .where(_closed_before(now, IncidentCategory.contact_retention_days))
+            .limit(limit)
+            .with_for_update(of=IncidentFollow, skip_locked=True)
+        )
+        return [(row[0], row[1]) for row in await self.session.execute(query)]
+
     async def delete_follows(
-        self, *, report_ids: Sequence[uuid.UUID] = (), keys: Sequence[str] = ()
+        self, *, pairs: Sequence[tuple[uuid.UUID, str]] = (), keys: Sequence[str] = ()
     ) -> int:
+        """Delete these (report, principal) follows, or every follow of these keys."""
+        if not pairs and not keys:
+            return 0
         where = (
-            IncidentFollow.report_id.in_(report_ids)
-            if report_ids
+            tuple_(IncidentFollow.report_id, IncidentFollow.principal).in_(pairs)
+            if pairs
             else IncidentFollow.principal.in_(keys)
         )
         result = await self.session.execute(delete(IncidentFollow).where(where))
@@ -200,20 +229,22 @@ async def purge_photos(session: AsyncSession, store: ObjectStore, now: datetime,
     return len(photos)
 
 
-async def erase_contacts(session: AsyncSession, now: datetime, limit: int) -> tuple[int, int]:
-    """Returns (reports whose contact was erased, follows removed)."""
+async def erase_contacts(session: AsyncSession, now: datetime, limit: int) -> int:
     repo = RetentionRepository(session)
     reports = await repo.contacts_due(now, limit)
     for report in reports:
         report.reporter = None
         report.contact_email = None
         report.contact_purged_at = now
-    ids = [report.id for report in reports]
-    follows = await repo.delete_follows(report_ids=ids) if ids else 0
-    if ids:
-        await repo.anonymise_traces(report_ids=ids)
+    if reports:
+        await repo.anonymise_traces(report_ids=[report.id for report in reports])
     await session.flush()
-    return len(reports), follows
+    return len(reports)
+
+
+async def remove_follows(session: AsyncSession, now: datetime, limit: int) -> int:
+    repo = RetentionRepository(session)
+    return await repo.delete_follows(pairs=await repo.follows_due(now, limit))
 
 
 @dataclass(frozen=True)
@@ -264,6 +295,7 @@ async def _local_listing(store: LocalStore) -> AsyncIterator[StoredPhoto]:
 
 
 async def _s3_listing(store: S3Store) -> AsyncIterator[StoredPhoto]:
+    # The store's own client (ObjectStore has no listing: only this job needs one).
     s3 = await store._s3()
     paginator = s3.get_paginator("list_objects_v2")
     prefix, newest = "", datetime.min.replace(tzinfo=UTC)
@@ -302,8 +334,8 @@ async def sweep_orphans(
             "incidents.retention.orphans_not_listable", extra={"store": type(store).__name__}
         )
         return 0
-    # Read after the listing starts would be safer, but the grace period already covers
-    # uploads whose report commits while we run.
+    # An upload younger than the grace period is never touched: a report committing while we
+    # list is safe even though its row is not in this snapshot.
     known = await RetentionRepository(session).photo_prefixes()
     swept = 0
     async for upload in found:
@@ -325,19 +357,18 @@ async def run_retention(
     now = now or utcnow()
     size = settings.incident_retention_batch_size
     outcome = RetentionOutcome()
-    for _ in range(MAX_BATCHES):
-        purged = await purge_photos(session, store, now, size)
-        await session.commit()
-        outcome.photos_purged += purged
-        if purged < size:
-            break
-    for _ in range(MAX_BATCHES):
-        erased, follows = await erase_contacts(session, now, size)
-        await session.commit()
-        outcome.contacts_erased += erased
-        outcome.follows_removed += follows
-        if erased < size:
-            break
+    steps: tuple[tuple[str, Callable[[], Awaitable[int]]], ...] = (
+        ("photos_purged", lambda: purge_photos(session, store, now, size)),
+        ("contacts_erased", lambda: erase_contacts(session, now, size)),
+        ("follows_removed", lambda: remove_follows(session, now, size)),
+    )
+    for name, step in steps:
+        for _ in range(MAX_BATCHES):
+            done = await step()
+            await session.commit()
+            setattr(outcome, name, getattr(outcome, name) + done)
+            if done < size:
+                break
     grace = timedelta(hours=settings.incident_orphan_photo_grace_hours)
     outcome.orphan_photos_swept = await sweep_orphans(
         session, store, now, grace, size * MAX_BATCHES
