@@ -18,6 +18,7 @@ from poche_api.db import create_engine, create_sessionmaker, plain_url
 from poche_api.demo import seed_demo
 from poche_api.embedded import start_embedded_postgres
 from poche_api.errors import install_error_handlers
+from poche_api.incidents import privacy as incidents_privacy
 from poche_api.integrations.geocoding import BanGeocoder
 from poche_api.kit.pagination import CursorCodec
 from poche_api.media.images import PhotoProcessor
@@ -41,6 +42,7 @@ from poche_api.routers import (
     health,
     incidents,
     incidents_admin,
+    incidents_moderation,
     incidents_staff,
     me,
     notifications,
@@ -52,6 +54,8 @@ from poche_api.transport.realtime import RealtimeCache
 
 logger = logging.getLogger(__name__)
 API_PREFIX = "/v1"
+# Capabilities holding residents' data register their part of /v1/me export and erasure.
+PRIVACY_PARTS = (incidents_privacy,)
 # Room for the form's JSON field next to the photos a report may carry.
 MULTIPART_OVERHEAD_BYTES = 1024 * 1024
 
@@ -179,6 +183,7 @@ def create_app(settings: Settings) -> FastAPI:
         incidents.router,
         incidents_staff.router,
         incidents_admin.router,
+        incidents_moderation.router,
         addresses.router,
     ):
         app.include_router(router, prefix=API_PREFIX)

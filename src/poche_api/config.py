@@ -252,6 +252,20 @@ class Settings(BaseSettings):
         description="Cluster-wide BAN calls per second (one-second windows: at most twice this "
         "in any sliding second, under BAN's 50 per second and per IP)",
     )
+    # --- incident retention ---
+    incident_retention_batch_size: int = Field(
+        200,
+        ge=1,
+        le=10_000,
+        description="Rows per transaction of the nightly incident retention job (50 batches a run "
+        "at most per step; a backlog drains over several nights)",
+    )
+    incident_orphan_photo_grace_hours: int = Field(
+        24,
+        ge=1,
+        description="A stored photo no report names is swept once older than this (uploads of "
+        "reports whose transaction rolled back)",
+    )
 
     @property
     def media_root(self) -> Path:

@@ -327,7 +327,10 @@ class IncidentRepository:
             return []
         rows = await self.session.scalars(
             select(IncidentPhoto)
-            .where(IncidentPhoto.report_id.in_(set(report_ids)))
+            .where(
+                IncidentPhoto.report_id.in_(set(report_ids)),
+                IncidentPhoto.purged_at.is_(None),  # retention deleted the files
+            )
             .order_by(IncidentPhoto.created_at, IncidentPhoto.id)
         )
         return list(rows)
