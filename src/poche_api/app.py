@@ -41,9 +41,11 @@ from poche_api.routers import (
     health,
     incidents,
     incidents_admin,
+    incidents_public,
     incidents_staff,
     me,
     notifications,
+    open311,
     transport,
 )
 from poche_api.simulators import SIMULATOR_PREFIX, mount_simulators
@@ -167,6 +169,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(open311.router)  # /open311/v2: a standard's own path, outside /v1
     for router in (
         communes.router,
         admin_jobs.router,
@@ -180,6 +183,7 @@ def create_app(settings: Settings) -> FastAPI:
         incidents_staff.router,
         incidents_admin.router,
         addresses.router,
+        incidents_public.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     mounted = mount_simulators(app, settings)
@@ -193,6 +197,7 @@ def create_app(settings: Settings) -> FastAPI:
         max_multipart_bytes=settings.media_max_upload_bytes * max(settings.incident_max_photos, 1)
         + MULTIPART_OVERHEAD_BYTES,
         exempt_prefixes=(SIMULATOR_PREFIX + "/",) if mounted else (),
+        form_prefixes=(open311.PREFIX + "/",),
     )
     app.add_middleware(PublicResponseCache, ttl=settings.public_cache_seconds)
     if settings.cors_origins:
