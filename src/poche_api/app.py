@@ -43,9 +43,11 @@ from poche_api.routers import (
     incidents,
     incidents_admin,
     incidents_moderation,
+    incidents_public,
     incidents_staff,
     me,
     notifications,
+    open311,
     transport,
 )
 from poche_api.simulators import SIMULATOR_PREFIX, mount_simulators
@@ -171,6 +173,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(open311.router)  # /open311/v2: a standard's own path, outside /v1
     for router in (
         communes.router,
         admin_jobs.router,
@@ -185,6 +188,7 @@ def create_app(settings: Settings) -> FastAPI:
         incidents_admin.router,
         incidents_moderation.router,
         addresses.router,
+        incidents_public.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     mounted = mount_simulators(app, settings)
@@ -198,6 +202,7 @@ def create_app(settings: Settings) -> FastAPI:
         max_multipart_bytes=settings.media_max_upload_bytes * max(settings.incident_max_photos, 1)
         + MULTIPART_OVERHEAD_BYTES,
         exempt_prefixes=(SIMULATOR_PREFIX + "/",) if mounted else (),
+        form_prefixes=(open311.PREFIX + "/",),
     )
     app.add_middleware(PublicResponseCache, ttl=settings.public_cache_seconds)
     if settings.cors_origins:

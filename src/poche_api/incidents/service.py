@@ -78,6 +78,11 @@ def caller(principal: Principal) -> Caller:
     return Caller(key=principal.key, principal=principal)
 
 
+def partner_caller(key: str) -> Caller:
+    """A partner system filing on its own behalf (``open311:<key digest>``): no account, no role."""
+    return Caller(key=key, principal=Principal("partner", None))
+
+
 async def new_tracking_code(repo: IncidentRepository) -> str:
     while True:
         code = CODE_PREFIX + "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
@@ -149,6 +154,7 @@ async def file_report(
     *,
     geocoder: BanGeocoder | None = None,
     now: datetime | None = None,
+    channel: str = "app",
 ) -> Filed:
     """File a report (or return the same one when its client-generated id is retried)."""
     now = now or utcnow()
@@ -196,7 +202,7 @@ async def file_report(
         attributes=answers,
         reporter=who.key,
         contact_email=data.contact_email,
-        channel="app",
+        channel=channel,
         supporters=0,
         hidden=False,
         description_redacted=False,
