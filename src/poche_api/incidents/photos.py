@@ -9,8 +9,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import Request
-from poche_api.media.images import PhotoProcessor
-from poche_api.media.storage import ObjectStore
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
@@ -19,6 +17,8 @@ from poche_api.errors import NotFound
 from poche_api.incidents.repository import IncidentRepository
 from poche_api.incidents.service import Caller
 from poche_api.kit.caching import etag_matches
+from poche_api.media.images import PhotoProcessor
+from poche_api.media.storage import ObjectStore
 
 CONTENT_TYPE = "image/webp"
 
