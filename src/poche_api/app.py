@@ -41,6 +41,7 @@ from poche_api.routers import (
     health,
     incidents,
     incidents_admin,
+    incidents_fieldwork,
     incidents_staff,
     me,
     notifications,
@@ -177,6 +178,7 @@ def create_app(settings: Settings) -> FastAPI:
         notifications.router,
         transport.router,
         incidents.router,
+        incidents_fieldwork.router,  # before incidents_staff: /agent/reports/nearby is no id
         incidents_staff.router,
         incidents_admin.router,
         addresses.router,
