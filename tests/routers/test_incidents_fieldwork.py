@@ -184,9 +184,15 @@ class TestSync:
             _op(other_team.json()["id"], 1, "claim"),
             _op(str(uuid.uuid4()), 1, "claim"),
             _op(theirs, seen[theirs], "note", note={"internal_note": "Vu en passant"}),
+            _op(
+                mine,
+                seen[mine],
+                "transition",
+                transition={"status": "duplicate", "duplicate_of": "RMN-ZZZZZZ"},
+            ),
         )
 
-        assert [r["status"] for r in results] == [200, 200, 412, 409, 409, 403, 404, 200]
+        assert [r["status"] for r in results] == [200, 200, 412, 409, 409, 403, 404, 200, 422]
         assert results[1]["report_status"] == "in_progress"
         assert results[1]["version"] > results[0]["version"]
         assert results[2]["problem"]["type"].endswith("/version-mismatch")
@@ -195,6 +201,7 @@ class TestSync:
         assert results[4]["problem"]["type"].endswith("/illegal-transition")
         assert results[5]["problem"]["type"].endswith("/out-of-scope")
         assert results[6]["problem"]["status"] == 404
+        assert results[8]["problem"]["type"].endswith("/original-not-found")
         detail = (await cast.call("agent", "GET", f"/v1/agent/reports/{mine}")).json()
         assert (detail["status"], detail["assignee_id"]) == (
             "in_progress",
