@@ -4,7 +4,7 @@ from typing import Any
 
 from tests.incidents.conftest import MONT_SAINT_AIGNAN, Cast
 
-SIGNS = {
+SIGNS: dict[str, Any] = {
     "code": "panneau-tombe",
     "group_code": "voirie",
     "name_fr": "Panneau tombé",
