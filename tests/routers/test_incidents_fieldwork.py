@@ -324,3 +324,54 @@ class TestRoute:
         response = await cast.call("agent", "GET", "/v1/agent/route")
 
         assert response.status_code == 422
+
+
+EVERYONE = (
+    "resident_a",
+    "resident_b",
+    "device",
+    "agent",
+    "agent_other_team",
+    "supervisor",
+    "nobody",
+)
+STAFF_ONLY = {
+    "resident_a": 403,
+    "resident_b": 403,
+    "device": 403,
+    "agent": 200,
+    "agent_other_team": 200,
+    "supervisor": 200,
+    "nobody": 401,
+}
+
+
+async def _statuses(cast: Cast, method: str, path: str, **kwargs: Any) -> dict[str, int]:
+    return {who: (await cast.call(who, method, path, **kwargs)).status_code for who in EVERYONE}
+
+
+class TestWhoMayCall:
+    async def test_notes_belong_to_the_reports_team_and_supervisors(self, cast: Cast) -> None:
+        rid = await _filed(cast)
+
+        statuses = await _statuses(
+            cast, "POST", f"/v1/agent/reports/{rid}/notes", json={"internal_note": "vu"}
+        )
+
+        assert statuses == {**STAFF_ONLY, "agent_other_team": 403}
+
+    async def test_nearby_route_and_sync_are_for_staff(self, cast: Cast) -> None:
+        rid = await _filed(cast)
+
+        nearby = await _statuses(
+            cast, "GET", "/v1/agent/reports/nearby", params=ROUEN_HOTEL_DE_VILLE
+        )
+        route = await _statuses(cast, "GET", "/v1/agent/route", params=ROUEN_HOTEL_DE_VILLE)
+        synced = {}
+        for who in EVERYONE:  # a fresh operation id each, so none replays another's
+            note = _op(rid, 1, "note", note={"internal_note": "vu"})
+            response = await cast.call(who, "POST", "/v1/agent/sync", json={"operations": [note]})
+            synced[who] = response.status_code
+
+        # The batch is for any staff; an operation on another team's report is refused inside it.
+        assert nearby == route == synced == STAFF_ONLY
