@@ -42,6 +42,7 @@ from poche_api.routers import (
     health,
     incidents,
     incidents_admin,
+    incidents_fieldwork,
     incidents_moderation,
     incidents_public,
     incidents_staff,
@@ -184,6 +185,7 @@ def create_app(settings: Settings) -> FastAPI:
         notifications.router,
         transport.router,
         incidents.router,
+        incidents_fieldwork.router,  # before incidents_staff: /agent/reports/nearby is no id
         incidents_staff.router,
         incidents_admin.router,
         incidents_moderation.router,
