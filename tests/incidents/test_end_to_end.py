@@ -182,7 +182,7 @@ async def test_report_route_work_resolve_push_feedback_and_reopen(
         files=[("photo", ("apres.jpg", photo(color=(30, 30, 30)), "image/jpeg"))],
     )
     assert resolved.status_code == 200, resolved.text
-    await run_jobs(resources, engine)
+    await run_jobs(resources, engine, within=90)
 
     # Two jobs, delivered concurrently: the order of arrival is not the order of the changes.
     pushes = {m["notification"]["title"]: m for m in await _pushes_to(fcm, token)}
@@ -208,7 +208,7 @@ async def test_report_route_work_resolve_push_feedback_and_reopen(
     )
     assert asked.json()["status"] == "reopen_requested"
     await _move(cast, rid, status="reopened", public_note="On repasse demain")
-    await run_jobs(resources, engine)
+    await run_jobs(resources, engine, within=90)
 
     titles = [m["notification"]["title"] for m in await _pushes_to(fcm, token)]
     assert titles[-1] == f"Signalement {code} : rouvert"
