@@ -1,3 +1,4 @@
+import gc
 from collections.abc import AsyncIterator
 
 import httpx
@@ -54,3 +55,14 @@ async def test_docs_serve_the_openapi_document(client: httpx.AsyncClient) -> Non
     assert docs.status_code == 200
     assert "/v1/openapi.json" in docs.text
     assert document.json()["info"]["title"] == "poche-api"
+
+
+async def test_startup_objects_stay_out_of_full_collections_while_serving(
+    settings: Settings, session: AsyncSession
+) -> None:
+    async with serve_in_process(build_app(settings, session)) as client:
+        frozen = gc.get_freeze_count()
+        assert (await client.get("/v1/communes/76540")).status_code == 200
+
+    assert frozen > 10_000  # the app's modules, mappers and routes: not walked by gc passes
+    assert gc.get_freeze_count() == 0  # given back at shutdown

@@ -88,6 +88,15 @@ def test_the_exif_orientation_is_applied_to_the_pixels() -> None:
     assert dominant(image.getpixel((100, 280))) == "blue"
 
 
+def test_a_12_megapixel_jpeg_is_decoded_at_half_scale_for_its_large_variant() -> None:
+    opened = Image.open(io.BytesIO(photo("JPEG", (4000, 3000))))
+
+    large = images._decode_large(opened)
+
+    assert opened.size == (2000, 1500)  # a quarter of the pixels decoded, not all 12 million
+    assert large.size == (1600, 1200)
+
+
 def test_small_photos_are_not_upscaled() -> None:
     processed = process_photo(photo("PNG", (100, 80)), "image/png", LIMITS)
 

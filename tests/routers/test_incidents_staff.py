@@ -2,6 +2,9 @@
 
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from tests.incidents.conftest import MONT_SAINT_AIGNAN, SOTTEVILLE, Cast
 
 
@@ -215,3 +218,40 @@ async def test_the_queue_filters_overdue_and_sorts_by_distance(cast: Cast) -> No
     assert [item["id"] for item in by_distance.json()["items"]] == [far, near]
     assert overdue.json()["items"] == []
     assert no_position.status_code == 400
+
+
+async def test_a_queue_page_costs_the_same_queries_however_many_duplicates_it_shows(
+    cast: Cast, session: AsyncSession
+) -> None:
+    original = await _filed(cast)
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    async def duplicates_page() -> tuple[list[dict[str, Any]], int]:
+        copy = (await cast.file("resident_b")).json()
+        merged = await _move(
+            cast, "agent", copy["id"], status="duplicate", duplicate_of=original["tracking_code"]
+        )
+        assert merged.status_code == 200, merged.text
+        statements.clear()
+        page = await cast.call("agent", "GET", "/v1/agent/reports", params={"status": "duplicate"})
+        return page.json()["items"], len(statements)
+
+    connection = (await session.connection()).sync_connection
+    assert connection is not None
+    event.listen(connection, "before_cursor_execute", count)
+    try:
+        one, queries_for_one = await duplicates_page()
+        await duplicates_page()
+        three, queries_for_three = await duplicates_page()
+    finally:
+        event.remove(connection, "before_cursor_execute", count)
+
+    assert len(one) == 1
+    assert len(three) == 3
+    assert {item["duplicate_of"] for item in three} == {original["tracking_code"]}
+    assert {item["routing_rule"] for item in three} == {"Voirie de Rouen"}
+    assert {item["team"] for item in three} == {"voirie-rouen"}
+    assert queries_for_three == queries_for_one

@@ -219,5 +219,7 @@ async def _seed(connection: AsyncConnection) -> None:
     session = AsyncSession(bind=connection, join_transaction_mode="create_savepoint")
     try:
         await seed_catalogue(session)
+        # Releases the savepoint into the seeding transaction; closing alone rolls it back.
+        await session.commit()
     finally:
         await session.close()

@@ -7,6 +7,7 @@ The original bytes are never kept.
 
 import asyncio
 import io
+import math
 import struct
 from dataclasses import dataclass
 from typing import Literal
@@ -139,8 +140,12 @@ def _open(data: bytes, declared: str, max_pixels: int) -> ImageFile.ImageFile:
 def _decode_large(image: ImageFile.ImageFile) -> Image.Image:
     """Decode, then shrink to the largest variant before any other work on the pixels."""
     largest = VARIANT_MAX_SIDES["large"]
-    # JPEG can decode at 1/2, 1/4 or 1/8 scale for free: no need for more than the largest side.
-    image.draft(image.mode, (largest, largest))
+    # JPEG can decode at 1/2, 1/4 or 1/8 scale for free. Ask for the large variant's own size:
+    # draft keeps a scale only if it covers the box on both sides, so a square box would decode
+    # a 4000×3000 phone photo whole (12 MP) for a 1600×1200 result, instead of at half scale.
+    width, height = image.size
+    scale = min(1.0, largest / max(width, height, 1))
+    image.draft(image.mode, (math.ceil(width * scale), math.ceil(height * scale)))
     try:
         image.load()
     except _UNREADABLE:

@@ -19,7 +19,7 @@ from poche_api.incidents.workflow import OPEN, Status
 from poche_api.kit.i18n import LanguageDep
 from poche_api.kit.pagination import PageParamsDep
 from poche_api.kit.timeutil import utcnow
-from poche_api.models import IncidentReport
+from poche_api.models import IncidentReport, Team
 from poche_api.territory.service import TerritoryService
 
 router = APIRouter(prefix="/agent", tags=["incidents: field agents"])
@@ -66,17 +66,21 @@ async def render(
     lang: str,
     *,
     with_history: bool = False,
+    known_teams: dict[uuid.UUID, Team] | None = None,
 ) -> list[schemas.StaffReport]:
     repo = IncidentRepository.from_session(session)
     categories = await repo.categories_by_id([r.category_id for r in reports])
-    teams = await repo.teams_by_id([r.team_id for r in reports if r.team_id])
-    rules = {rule.id: rule.name for rule in await repo.rules()}
+    teams = dict(known_teams or {})
+    teams |= await repo.teams_by_id(
+        [r.team_id for r in reports if r.team_id and r.team_id not in teams]
+    )
+    # One query each for the whole page, whatever its length.
+    rules = await repo.rule_names([r.routing_rule_id for r in reports if r.routing_rule_id])
     photos_of = photos_by_report(await repo.photos([r.id for r in reports]))
-    originals = {r.id: await repo.report(r.duplicate_of_id) for r in reports if r.duplicate_of_id}
+    codes = await repo.tracking_codes([r.duplicate_of_id for r in reports if r.duplicate_of_id])
     now = utcnow()
     views = []
     for report in reports:
-        original = originals.get(report.id)
         views.append(
             staff_view(
                 report,
@@ -88,7 +92,9 @@ async def render(
                 rule_name=rules.get(report.routing_rule_id) if report.routing_rule_id else None,
                 now=now,
                 reopen_days=_settings(request).incident_reopen_days,
-                duplicate_code=original.tracking_code if original else None,
+                duplicate_code=codes.get(report.duplicate_of_id)
+                if report.duplicate_of_id
+                else None,
                 events=await repo.events(report.id) if with_history else None,
             )
         )
@@ -138,8 +144,10 @@ async def queue(
     if category:
         found = [await repo.category_by_code(code) for code in category]
         category_ids = [c.id for c in found if c is not None]
+    # The caller's teams, read once: they filter the queue and name the team of every item.
+    teams = await repo.teams_by_slug(sorted(principal.teams)) if scope == "teams" else {}
     where = QueueFilter(
-        team_ids=await repo.team_ids_by_slug(sorted(principal.teams)) if scope == "teams" else None,
+        team_ids=list(teams) if scope == "teams" else None,
         assignee_id=principal.id if scope == "mine" else None,
         statuses=[str(s) for s in status] if status else None,
         category_ids=category_ids,
@@ -166,7 +174,7 @@ async def queue(
         next_cursor = page.next_cursor(
             rows, lambda r: [(r.sla_due_at or FAR_FUTURE).isoformat(), str(r.id)]
         )
-    items = await render(session, request, rows[: page.limit], who, lang)
+    items = await render(session, request, rows[: page.limit], who, lang, known_teams=teams)
     return schemas.StaffReportList(items=items, next_cursor=next_cursor)
 
 
