@@ -20,6 +20,7 @@ import pytest_asyncio
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI, Request
 from redis.asyncio import Redis
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -29,6 +30,7 @@ from poche_api.auth.keys import current_principal
 from poche_api.config import Settings
 from poche_api.db import create_engine, get_read_session, get_session, plain_url
 from poche_api.errors import Unauthorized
+from poche_api.identity.demo import demo_resident_sub
 from poche_api.migrate import upgrade
 from poche_api.redis import create_redis
 
@@ -130,6 +132,24 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
         finally:
             await session.close()
             await transaction.rollback()
+
+
+async def wipe_push_demo(engine: AsyncEngine) -> None:
+    """Undo what ``seed_demo`` commits for push (the demo resident, her phone, its messages and
+    their jobs), so no later test's worker or inbox finds it."""
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "TRUNCATE push_inbox, push_deliveries, push_notifications, "
+                "push_topic_subscriptions, push_preferences, push_registrations"
+            )
+        )
+        await connection.execute(
+            text("DELETE FROM pgqueuer WHERE entrypoint LIKE 'notifications.%'")
+        )
+        await connection.execute(
+            text("DELETE FROM residents WHERE fc_sub = :sub"), {"sub": demo_resident_sub()}
+        )
 
 
 @pytest_asyncio.fixture

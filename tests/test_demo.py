@@ -1,7 +1,17 @@
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from poche_api.demo import seed_demo
+from tests.conftest import wipe_push_demo
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def _wiped(engine: AsyncEngine) -> AsyncIterator[None]:
+    yield
+    await wipe_push_demo(engine)
 
 
 async def test_seeding_twice_changes_nothing(engine: AsyncEngine) -> None:

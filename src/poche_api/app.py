@@ -19,6 +19,7 @@ from poche_api.db import create_engine, create_sessionmaker, plain_url
 from poche_api.demo import seed_demo
 from poche_api.embedded import start_embedded_postgres
 from poche_api.errors import install_error_handlers
+from poche_api.incidents import privacy as incidents_privacy
 from poche_api.integrations.geocoding import BanGeocoder
 from poche_api.kit.pagination import CursorCodec
 from poche_api.media.images import PhotoProcessor
@@ -42,9 +43,13 @@ from poche_api.routers import (
     health,
     incidents,
     incidents_admin,
+    incidents_fieldwork,
+    incidents_moderation,
+    incidents_public,
     incidents_staff,
     me,
     notifications,
+    open311,
     transport,
 )
 from poche_api.simulators import SIMULATOR_PREFIX, mount_simulators
@@ -53,6 +58,8 @@ from poche_api.transport.realtime import RealtimeCache
 
 logger = logging.getLogger(__name__)
 API_PREFIX = "/v1"
+# Capabilities holding residents' data register their part of /v1/me export and erasure.
+PRIVACY_PARTS = (incidents_privacy,)
 # Room for the form's JSON field next to the photos a report may carry.
 MULTIPART_OVERHEAD_BYTES = 1024 * 1024
 
@@ -182,6 +189,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(open311.router)  # /open311/v2: a standard's own path, outside /v1
     for router in (
         communes.router,
         admin_jobs.router,
@@ -192,9 +200,12 @@ def create_app(settings: Settings) -> FastAPI:
         notifications.router,
         transport.router,
         incidents.router,
+        incidents_fieldwork.router,  # before incidents_staff: /agent/reports/nearby is no id
         incidents_staff.router,
         incidents_admin.router,
+        incidents_moderation.router,
         addresses.router,
+        incidents_public.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     mounted = mount_simulators(app, settings)
@@ -208,6 +219,7 @@ def create_app(settings: Settings) -> FastAPI:
         max_multipart_bytes=settings.media_max_upload_bytes * max(settings.incident_max_photos, 1)
         + MULTIPART_OVERHEAD_BYTES,
         exempt_prefixes=(SIMULATOR_PREFIX + "/",) if mounted else (),
+        form_prefixes=(open311.PREFIX + "/",),
     )
     app.add_middleware(PublicResponseCache, ttl=settings.public_cache_seconds)
     if settings.cors_origins:

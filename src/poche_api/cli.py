@@ -1,4 +1,4 @@
-"""The ``poche-api`` command: serve | worker | demo | db upgrade | import communes | openapi export."""
+"""The ``poche-api`` command: serve | worker | demo | retention | db upgrade | import … | openapi export."""
 
 import asyncio
 import json
@@ -275,6 +275,28 @@ def import_gtfs_command(
         typer.echo(f"invalid GTFS: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(message)
+
+
+@cli.command()
+def retention() -> None:
+    """Run the incident retention job once (photos, contact data, follows, orphan photo files)."""
+    from poche_api.app import resolve_database_url
+    from poche_api.db import create_engine, create_sessionmaker
+    from poche_api.incidents.retention import RetentionOutcome, run_with_own_store
+
+    settings = _settings()
+
+    async def run() -> RetentionOutcome:
+        url, _handle = await resolve_database_url(settings)
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                return await run_with_own_store(session, settings)
+        finally:
+            await engine.dispose()
+
+    outcome = asyncio.run(run())
+    typer.echo(", ".join(f"{name}: {count}" for name, count in vars(outcome).items()))
 
 
 def generate_openapi() -> str:

@@ -252,6 +252,26 @@ class Settings(BaseSettings):
         description="Cluster-wide BAN calls per second (one-second windows: at most twice this "
         "in any sliding second, under BAN's 50 per second and per IP)",
     )
+    # --- incident retention ---
+    incident_retention_batch_size: int = Field(
+        200,
+        ge=1,
+        le=10_000,
+        description="Rows per transaction of the nightly incident retention job (50 batches a run "
+        "at most per step; a backlog drains over several nights)",
+    )
+    incident_orphan_photo_grace_hours: int = Field(
+        24,
+        ge=1,
+        description="A stored photo no report names is swept once older than this (uploads of "
+        "reports whose transaction rolled back)",
+    )
+    # --- open311 ---
+    open311_api_keys: SecretStr | None = Field(
+        None,
+        description="Comma-separated API keys of the Open311 clients allowed to create requests "
+        "(environment only); empty: POST /open311/v2/requests is refused",
+    )
 
     @property
     def media_root(self) -> Path:
@@ -331,6 +351,8 @@ class Settings(BaseSettings):
             problems.append("transport feeds cannot point at the simulator in production")
         if self.ban_base_url and "/_sim/" in self.ban_base_url:
             problems.append("POCHE_BAN_BASE_URL cannot point at the simulator in production")
+        if any(len(key) < 32 for key in self.open311_keys()):
+            problems.append("POCHE_OPEN311_API_KEYS must each be at least 32 characters")
         if problems:
             raise InsecureProductionConfig("; ".join(problems))
         return self
@@ -340,6 +362,10 @@ class Settings(BaseSettings):
         if self.media_storage == "s3" and not self.media_s3_bucket:
             raise ValueError("POCHE_MEDIA_S3_BUCKET is required when POCHE_MEDIA_STORAGE=s3")
         return self
+
+    def open311_keys(self) -> list[str]:
+        raw = self.open311_api_keys.get_secret_value() if self.open311_api_keys else ""
+        return [key.strip() for key in raw.split(",") if key.strip()]
 
     def _identity_problems_in_production(self) -> list[str]:
         problems = []

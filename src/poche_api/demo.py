@@ -47,4 +47,5 @@ async def _seed_staff(connection: AsyncConnection) -> None:
 
 # Domain seeders register themselves on import.
 from poche_api.incidents import demo as _incidents_demo  # noqa: F401 - registers the seeder
+from poche_api.notifications import demo as _push_demo  # noqa: F401 - registers the seeder
 from poche_api.transport import demo as _transport_demo  # noqa: F401 - registers the seeder

@@ -23,6 +23,11 @@ JOBS_DEAD_LETTERS = Gauge(
     "poche_jobs_dead_letters", "Dead-lettered jobs waiting for an operator (cluster-wide)"
 )
 JOBS_QUEUED = Gauge("poche_jobs_queued", "Jobs waiting to run (cluster-wide)")
+INCIDENT_RETENTION = Counter(
+    "poche_incident_retention_total",
+    "Incident data removed by the retention job, by kind",
+    ["kind"],  # photos_purged | contacts_erased | follows_removed | orphan_photos_swept
+)
 
 
 @functools.cache

@@ -24,6 +24,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _JSON_TYPES = ("application/json", "application/merge-patch+json")
 _MULTIPART = "multipart/form-data"
+_FORM = "application/x-www-form-urlencoded"
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
@@ -125,8 +126,11 @@ class BodyGuardMiddleware:
         max_json_bytes: int,
         max_multipart_bytes: int,
         exempt_prefixes: tuple[str, ...] = (),
+        form_prefixes: tuple[str, ...] = (),
     ) -> None:
         self.app = app
+        # Standards that post forms (Open311) get them there, under the JSON size cap.
+        self.form_prefixes = form_prefixes
         # Partner simulators speak their partner's protocol (e.g. OAuth form posts).
         self.exempt_prefixes = exempt_prefixes
         self.max_json_bytes = max_json_bytes
@@ -144,7 +148,10 @@ class BodyGuardMiddleware:
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         declared = headers.get("content-length")
         has_body = (declared not in (None, "0")) or "transfer-encoding" in headers
-        if has_body and content_type not in (*_JSON_TYPES, _MULTIPART):
+        accepted: tuple[str, ...] = (*_JSON_TYPES, _MULTIPART)
+        if self.form_prefixes and scope["path"].startswith(self.form_prefixes):
+            accepted = (*accepted, _FORM)
+        if has_body and content_type not in accepted:
             detail = (
                 "Envoyez du JSON (application/json)."
                 if lang == "fr"

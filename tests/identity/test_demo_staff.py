@@ -3,6 +3,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from poche_api.demo import seed_demo
 from poche_api.simulators.oidc import STAFF_IDENTITIES
+from tests.conftest import wipe_push_demo
 
 
 async def test_the_demo_provisions_the_staff_simulator_identities(engine: AsyncEngine) -> None:
@@ -18,3 +19,4 @@ async def test_the_demo_provisions_the_staff_simulator_identities(engine: AsyncE
     finally:
         async with engine.begin() as connection:
             await connection.execute(text("TRUNCATE staff_teams, staff_members, teams CASCADE"))
+        await wipe_push_demo(engine)

@@ -1,10 +1,22 @@
 """Export and erasure end to end: after DELETE /v1/me nothing personal remains, anywhere."""
 
 import hashlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import pytest
+import pytest_asyncio
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from poche_api.config import Settings
+from poche_api.incidents.demo import seed_catalogue
 from tests.identity.conftest import Live, bearer
+from tests.incidents.conftest import ROUEN_HOTEL_DE_VILLE
+from tests.media.photos import photo
 
 # "Martin" alone is also in commune names (Saint-Martin-…): the e-mail carries it.
 PERSONAL = ("Camille", "camille.martin@example.fr", "1988-04-12")
@@ -32,6 +44,89 @@ async def _rows_containing(live: Live, needles: list[str]) -> list[str]:
     return found
 
 
+@pytest.fixture
+def live_settings(settings: Settings, tmp_path: Path) -> Settings:
+    return settings.model_copy(update={"media_local_root": tmp_path / "media"})
+
+
+@pytest_asyncio.fixture
+async def catalogue(live: Live) -> AsyncIterator[None]:
+    """The incident catalogue, committed; the identity teardown empties teams and reports."""
+    async with AsyncSession(live.engine) as session:
+        await seed_catalogue(session)
+        await session.commit()
+    yield
+    async with live.engine.begin() as connection:
+        await connection.execute(text("TRUNCATE incident_groups, incident_categories CASCADE"))
+
+
+@dataclass
+class IncidentTrail:
+    before_sign_in: str  # filed by the install before it was linked, with a contact e-mail
+    with_photo: str  # filed signed in, with a photo; resolved, then rated with a comment
+    followed: str  # someone else's report the resident follows
+
+
+async def _file(live: Live, credential: str, *, with_photo: bool = False, **fields: Any) -> str:
+    body = {
+        "category": "nid-de-poule",
+        "location": ROUEN_HOTEL_DE_VILLE,
+        "description": "Trou profond devant l'arrêt de bus",
+        "attributes": {"danger": "fort"},
+        **fields,
+    }
+    if with_photo:
+        filed = await live.http.post(
+            "/v1/incidents/reports",
+            data={"report": json.dumps(body)},
+            files=[("photos", ("IMG_0001.jpg", photo("JPEG"), "image/jpeg"))],
+            headers=bearer(credential),
+        )
+    else:
+        filed = await live.http.post("/v1/incidents/reports", json=body, headers=bearer(credential))
+    assert filed.status_code == 201, filed.text
+    code: str = filed.json()["tracking_code"]
+    return code
+
+
+async def _before_sign_in(live: Live, device_token: str) -> IncidentTrail:
+    code = await _file(live, device_token, contact_email="camille.martin@example.fr")
+    return IncidentTrail(before_sign_in=code, with_photo="", followed="")
+
+
+async def _after_sign_in(live: Live, trail: IncidentTrail, access_token: str) -> None:
+    trail.with_photo = await _file(live, access_token, with_photo=True)
+    other = (await live.http.post("/v1/devices", json={"platform": "ios"})).json()
+    trail.followed = await _file(live, other["device_token"])
+    followed_id = await _report_id(live, trail.followed)
+    follow = await live.http.put(
+        f"/v1/incidents/reports/{followed_id}/follow", headers=bearer(access_token)
+    )
+    assert follow.status_code == 204
+    rated_id = await _report_id(live, trail.with_photo)
+    async with live.engine.begin() as connection:
+        await connection.execute(
+            text(
+                "UPDATE incident_reports SET status = 'resolved', resolved_at = now(), "
+                "closed_at = now() WHERE id = :id"
+            ),
+            {"id": rated_id},
+        )
+    rated = await live.http.put(
+        f"/v1/incidents/reports/{rated_id}/feedback",
+        json={"rating": 5, "comment": "Merci, signé Camille"},
+        headers=bearer(access_token),
+    )
+    assert rated.status_code == 204, rated.text
+
+
+async def _report_id(live: Live, code: str) -> str:
+    found = await live.http.get(f"/v1/incidents/track/{code}")
+    assert found.status_code == 200, found.text
+    report_id: str = found.json()["id"]
+    return report_id
+
+
 async def test_export_holds_profile_consents_devices_and_sessions(live: Live) -> None:
     device = (await live.http.post("/v1/devices", json={"platform": "android"})).json()
     tokens = await live.sign_in(device_token=device["device_token"])
@@ -57,9 +152,41 @@ async def test_export_holds_profile_consents_devices_and_sessions(live: Live) ->
     assert export.headers["cache-control"] == "no-store"
 
 
-async def test_after_erasure_no_personal_field_remains(live: Live) -> None:
+async def test_export_holds_my_reports_follows_and_feedback(live: Live, catalogue: None) -> None:
     device = (await live.http.post("/v1/devices", json={"platform": "android"})).json()
+    trail = await _before_sign_in(live, device["device_token"])
     tokens = await live.sign_in(device_token=device["device_token"])
+    await _after_sign_in(live, trail, tokens["access_token"])
+
+    export = await live.http.get("/v1/me/export", headers=bearer(tokens))
+
+    assert export.status_code == 200
+    incidents = export.json()["other"]["incidents"]
+    reports = {report["tracking_code"]: report for report in incidents["reports"]}
+    assert sorted(reports) == sorted([trail.before_sign_in, trail.with_photo])
+    early, rated = reports[trail.before_sign_in], reports[trail.with_photo]
+    assert early["contact_email"] == "camille.martin@example.fr"
+    assert (early["category"], early["status"]) == ("nid-de-poule", "triaged")
+    assert early["description"] == "Trou profond devant l'arrêt de bus"
+    assert early["created_at"]
+    assert early["photos"] == []
+    assert rated["status"] == "resolved"
+    assert rated["closed_at"]
+    [url] = rated["photos"]
+    assert (await live.http.get(url, headers=bearer(tokens))).status_code == 200
+    # Filing follows one's own report; the third is someone else's.
+    followed = {follow["tracking_code"]: follow for follow in incidents["follows"]}
+    assert sorted(followed) == sorted([trail.before_sign_in, trail.with_photo, trail.followed])
+    assert [(f["tracking_code"], f["rating"], f["comment"]) for f in incidents["feedback"]] == [
+        (trail.with_photo, 5, "Merci, signé Camille")
+    ]
+
+
+async def test_after_erasure_no_personal_field_remains(live: Live, catalogue: None) -> None:
+    device = (await live.http.post("/v1/devices", json={"platform": "android"})).json()
+    trail = await _before_sign_in(live, device["device_token"])
+    tokens = await live.sign_in(device_token=device["device_token"])
+    await _after_sign_in(live, trail, tokens["access_token"])
     await live.http.put(
         "/v1/me/consents/notifications",
         json={"granted": True, "version": "2026-11"},
@@ -74,17 +201,32 @@ async def test_after_erasure_no_personal_field_remains(live: Live) -> None:
         fc_sub,
         str(id_token),
         hashlib.sha256(device["device_token"].encode()).hexdigest(),
+        # The keys incident rows carry (the account row itself keeps its bare id).
+        f"resident:{account_id}",
+        f"device:{device['id']}",
     ]
-    assert await _rows_containing(live, needles)  # the scan does find them before
+    found = {hit.split(":")[0] for hit in await _rows_containing(live, needles)}
+    incident_tables = {
+        f"public.incident_{name}" for name in ("reports", "photos", "events", "follows", "feedback")
+    }
+    assert incident_tables <= found  # the scan does find them before
 
     erased = await live.http.delete("/v1/me", headers=bearer(tokens))
 
     assert erased.status_code == 204
     assert await _rows_containing(live, needles) == []
-    assert await live.count("devices") == 0
+    assert await live.count("devices", "resident_id IS NOT NULL") == 0
+    assert await live.count("devices", f"id = '{device['id']}'") == 0
     assert await live.count("auth_sessions") == 0
     assert await live.count("consents") == 0
     assert await live.count("residents", f"id = '{account_id}' AND erased_at IS NOT NULL") == 1
+    # The reports stay for the public record, unlinked; the rating stays, its comment went.
+    assert await live.count("incident_reports", "reporter IS NULL AND contact_email IS NULL") == 2
+    assert await live.count("incident_follows") == 1  # the other install's own follow
+    assert await live.count("incident_feedback", "rating = 5 AND comment IS NULL") == 1
+    public = await live.http.get(f"/v1/incidents/track/{trail.with_photo}")
+    assert public.status_code == 200
+    assert len(public.json()["photos"]) == 1
     for path in ("/v1/me", "/v1/me/export", "/v1/me/consents", "/v1/me/devices"):
         assert (await live.http.get(path, headers=bearer(tokens))).status_code == 401
     assert (

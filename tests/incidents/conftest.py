@@ -104,3 +104,9 @@ async def cast(settings: Settings, session: AsyncSession, redis: Redis) -> Async
     app = build_app(settings, session)
     async with serve_in_process(app) as http:
         yield await make_cast(settings, session, http)
+
+
+# The push fixtures (FCM simulator, push settings) for the end-to-end story.
+from tests.notifications.conftest import fcm, fcm_url, push_settings
+
+__all__ = ["Cast", "cast", "fcm", "fcm_url", "make_cast", "push_settings"]

@@ -1,6 +1,7 @@
 """GTFS import: validation, times past 24:00, versions switched atomically, real feeds."""
 
 import io
+import re
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -100,6 +101,114 @@ class TestImport:
         assert late > 24 * 3600  # the Noctambus and last metros run past midnight
         assert result.timezone == "Europe/Paris"
         assert str(result.feed_end_date) == "2030-12-31"
+
+    async def test_members_as_spreadsheets_write_them_still_load(
+        self, raw: asyncpg.Connection, tmp_path: Path
+    ) -> None:
+        # A BOM, CRLF, every field quoted (empty ones too), columns in another order plus some
+        # we do not keep, a stop without times, spaces around a time and trailing blank lines.
+        trips = (
+            "\ufefftrip_id,route_id,service_id,shape_id,bikes_allowed,wheelchair_accessible\r\n"
+            '"TCAR:1","TCAR:90","SEM","TCAR:NOSHAPE","1",""\r\n'
+            '"TCAR:2","TCAR:90","SEM","TCAR:90:0","",""\r\n\r\n'
+        )
+        stop_times = (
+            "\ufeffstop_sequence,stop_id,trip_id,timepoint,departure_time,arrival_time,"
+            "pickup_type,stop_headsign\r\n"
+            '"1","TCAR:BOUL","TCAR:1","1","25:10:00","25:09:00","",""\r\n'
+            '"2","TCAR:GARE","TCAR:1","0","","","1","Gare"\r\n'
+            '"3","TCAR:BOUL","TCAR:2","1"," 5:03:09","","",""\r\n\r\n\r\n'
+        )
+        path = _zip_with(
+            tmp_path,
+            {"trips.txt": trips.encode(), "stop_times.txt": stop_times.encode()},
+        )
+
+        result = await import_gtfs(raw, path, source="t")
+
+        assert (result.counts["trips"], result.counts["stop_times"]) == (2, 3)
+        version = result.feed_version
+        rows = await raw.fetch(
+            "SELECT trip_id, stop_sequence, arrival_seconds, departure_seconds, pickup_type,"
+            " drop_off_type, stop_headsign FROM transport_stop_times WHERE feed_version = $1"
+            " ORDER BY trip_id, stop_sequence",
+            version,
+        )
+        assert [tuple(r) for r in rows] == [
+            ("TCAR:1", 1, 25 * 3600 + 540, 25 * 3600 + 600, 0, 0, None),
+            ("TCAR:1", 2, None, None, 1, 0, "Gare"),
+            ("TCAR:2", 3, 5 * 3600 + 189, 5 * 3600 + 189, 0, 0, None),
+        ]
+        trips_loaded = await raw.fetch(
+            "SELECT trip_id, shape_id, start_seconds, wheelchair_accessible, headsign"
+            " FROM transport_trips WHERE feed_version = $1 ORDER BY trip_id",
+            version,
+        )
+        assert [tuple(r) for r in trips_loaded] == [
+            ("TCAR:1", None, 25 * 3600 + 600, 0, None),  # a dangling shape is dropped
+            ("TCAR:2", "TCAR:90:0", 5 * 3600 + 189, 0, None),
+        ]
+
+    @pytest.mark.parametrize(
+        ("member", "content", "expected"),
+        [
+            (
+                "stop_times.txt",
+                (
+                    "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n"
+                    "TCAR:100001,05:00:00,05:00:00,TCAR:BOUL,1\n"
+                    "TCAR:100001,05:61:00,05:61:00,TCAR:GARE,2\n"
+                ),
+                r"^stop_times\.txt:3: invalid value \(.*out of range.* in arrival_time\)",
+            ),
+            (
+                "stop_times.txt",
+                (
+                    "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n"
+                    "TCAR:100001,05:00:00,05:00:00,TCAR:BOUL,1\n"
+                    "TCAR:100001,05:02:00,05:02:00,TCAR:GARE,1\n"
+                ),
+                (
+                    r"^stop_times\.txt: duplicate \(Key \(trip_id, stop_sequence, feed_version\)"
+                    r"=\(TCAR:100001, 1, \d+\) is duplicated\.\)"
+                ),
+            ),
+            (
+                "stop_times.txt",
+                (
+                    "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n"
+                    "TCAR:100001,05:00:00,05:00:00,TCAR:BOUL,1\n"
+                    "TCAR:100001,-00:02:00,,TCAR:GARE,2\n"
+                ),
+                r"^stop_times\.txt:3: invalid value \(a time before 00:00:00\)$",
+            ),
+            (
+                "stop_times.txt",
+                "trip_id,arrival_time,departure_time,stop_sequence\nTCAR:100001,05:00:00,,1\n",
+                r"^stop_times\.txt: missing column stop_id$",
+            ),
+            (
+                "trips.txt",
+                (
+                    "route_id,service_id,trip_id\nTCAR:90,SEM,TCAR:100001\nTCAR:99,SEM,TCAR:X\n"
+                    "TCAR:90,NEVER,TCAR:Y\n"
+                ),
+                r"^trips\.txt:3: invalid value \(route_id 'TCAR:99' is not a route\)",
+            ),
+        ],
+    )
+    async def test_a_bad_row_is_refused_with_its_line(
+        self, raw: asyncpg.Connection, tmp_path: Path, member: str, content: str, expected: str
+    ) -> None:
+        before = await raw.fetchval("SELECT id FROM transport_feed_versions WHERE active")
+
+        with pytest.raises(InvalidFeed) as caught:
+            await import_gtfs(raw, _zip_with(tmp_path, {member: content.encode()}), source="t")
+
+        assert re.match(expected, caught.value.errors[0]), caught.value.errors
+        if member == "trips.txt":
+            assert caught.value.errors[1].startswith("trips.txt:4: invalid value (service_id")
+        assert await raw.fetchval("SELECT id FROM transport_feed_versions WHERE active") == before
 
 
 @pytest.mark.skipif(

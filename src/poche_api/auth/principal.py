@@ -22,7 +22,9 @@ from poche_api.identity import service, tokens
 from poche_api.identity.schemas import StaffRole
 from poche_api.kit.ratelimit import client_ip
 
-PrincipalKind = Literal["resident", "staff", "device", "operator"]
+# ``partner``: a partner system acting on its own behalf (an Open311 client); never resolved from
+# a bearer token, built by the domain that authenticates it (incidents.service.partner_caller).
+PrincipalKind = Literal["resident", "staff", "device", "operator", "partner"]
 _SCOPE_KEY = "poche.principal"
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="poche-api"'}
 

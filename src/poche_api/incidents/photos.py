@@ -77,7 +77,7 @@ async def serve(
     repo = IncidentRepository.from_session(session)
     photo = await repo.photo(photo_id)
     missing = NotFound(("Photo introuvable.", "Photo not found."), slug="photo-not-found")
-    if photo is None or variant not in photo.variants:
+    if photo is None or photo.purged_at is not None or variant not in photo.variants:
         raise missing
     report = await repo.report(photo.report_id)
     if report is None:

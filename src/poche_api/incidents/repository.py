@@ -4,10 +4,11 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from poche_api.incidents.workflow import OPEN
@@ -21,6 +22,7 @@ from poche_api.models import (
     IncidentModeration,
     IncidentPhoto,
     IncidentReport,
+    IncidentSyncOperation,
     RoutingRule,
     StaffMember,
     StaffTeam,
@@ -28,6 +30,8 @@ from poche_api.models import (
 )
 
 OPEN_STATUSES = sorted(str(status) for status in OPEN)
+# What an agent has in hand: claimed and not yet closed or waiting on a date or a reporter.
+IN_HAND_STATUSES = ("assigned", "in_progress", "reopened")
 
 
 def degrees_box(lat: float, lon: float, radius_m: float) -> tuple[float, float, float, float]:
@@ -49,6 +53,15 @@ def distance_m(lat: float, lon: float) -> ColumnElement[float]:
     return distance
 
 
+def _within(lat: float, lon: float, radius_m: float) -> list[ColumnElement[bool]]:
+    min_lat, max_lat, min_lon, max_lon = degrees_box(lat, lon, radius_m)
+    return [
+        IncidentReport.lat.between(min_lat, max_lat),
+        IncidentReport.lon.between(min_lon, max_lon),
+        distance_m(lat, lon) <= radius_m,
+    ]
+
+
 @dataclass(frozen=True)
 class QueueFilter:
     team_ids: Sequence[uuid.UUID] | None = None
@@ -58,6 +71,8 @@ class QueueFilter:
     commune_insee: str | None = None
     overdue_at: datetime | None = None  # only reports past their SLA at this instant
     triage: bool = False  # the unrouted queue
+    escalated: bool | None = None  # True: only escalated to a supervisor; False: only not yet
+    near: tuple[float, float, float] | None = None  # (lat, lon, radius_m): only reports within
 
 
 class IncidentRepository:
@@ -286,6 +301,11 @@ class IncidentRepository:
             conditions.append(IncidentReport.commune_insee == where.commune_insee)
         if where.overdue_at is not None:
             conditions.append(IncidentReport.sla_due_at < where.overdue_at)
+        if where.escalated is not None:
+            escalated = IncidentReport.escalated_at.is_not(None)
+            conditions.append(escalated if where.escalated else ~escalated)
+        if where.near is not None:
+            conditions.extend(_within(*where.near))
         return query.where(and_(*conditions))
 
     async def queue_by_deadline(
@@ -352,7 +372,10 @@ class IncidentRepository:
             return []
         rows = await self.session.scalars(
             select(IncidentPhoto)
-            .where(IncidentPhoto.report_id.in_(set(report_ids)))
+            .where(
+                IncidentPhoto.report_id.in_(set(report_ids)),
+                IncidentPhoto.purged_at.is_(None),  # retention deleted the files
+            )
             .order_by(IncidentPhoto.created_at, IncidentPhoto.id)
         )
         return list(rows)
@@ -422,3 +445,91 @@ class IncidentRepository:
             .values(supporters=IncidentReport.supporters + delta)
             .execution_options(synchronize_session="fetch")
         )
+
+    # --- field work: a day's list, offline sync operations ---
+
+    async def day_list(
+        self,
+        staff_id: uuid.UUID,
+        team_ids: Sequence[uuid.UUID],
+        day: date,
+        *,
+        limit: int,
+    ) -> list[IncidentReport]:
+        """An agent's reports in hand plus those scheduled on ``day`` (theirs or unassigned in
+        their teams), most pressing first: scheduled that day, then priority, then deadline."""
+        in_hand = and_(
+            IncidentReport.assignee_id == staff_id,
+            IncidentReport.status.in_(IN_HAND_STATUSES),
+        )
+        scheduled = and_(
+            IncidentReport.status == "scheduled",
+            IncidentReport.scheduled_for == day,
+            or_(
+                IncidentReport.assignee_id == staff_id,
+                and_(IncidentReport.assignee_id.is_(None), IncidentReport.team_id.in_(team_ids)),
+            ),
+        )
+        far = datetime(9999, 1, 1).astimezone()
+        query = (
+            select(IncidentReport)
+            .where(or_(in_hand, scheduled))
+            .order_by(
+                (IncidentReport.status == "scheduled").desc(),
+                IncidentReport.priority.desc(),
+                func.coalesce(IncidentReport.sla_due_at, far),
+                IncidentReport.id,
+            )
+            .limit(limit)
+        )
+        return list(await self.session.scalars(query))
+
+    async def claim_sync_operation(self, operation_id: uuid.UUID, staff_id: uuid.UUID) -> bool:
+        """Insert the operation's row; False when it exists (waits for a concurrent insert)."""
+        inserted = await self.session.scalar(
+            insert(IncidentSyncOperation)
+            .values(id=operation_id, staff_id=staff_id, status_code=0, result={})
+            .on_conflict_do_nothing(index_elements=[IncidentSyncOperation.id])
+            .returning(IncidentSyncOperation.id)
+        )
+        return inserted is not None
+
+    async def sync_operation(self, operation_id: uuid.UUID) -> IncidentSyncOperation | None:
+        found: IncidentSyncOperation | None = await self.session.scalar(
+            select(IncidentSyncOperation)
+            .where(IncidentSyncOperation.id == operation_id)
+            .execution_options(populate_existing=True)
+        )
+        return found
+
+    async def record_sync_result(
+        self,
+        operation_id: uuid.UUID,
+        *,
+        report_id: uuid.UUID | None,
+        status_code: int,
+        result: dict[str, Any],
+    ) -> None:
+        await self.session.execute(
+            update(IncidentSyncOperation)
+            .where(IncidentSyncOperation.id == operation_id)
+            .values(report_id=report_id, status_code=status_code, result=result)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def own_sync_changes(self, staff_id: uuid.UUID, report_id: uuid.UUID) -> dict[int, int]:
+        """Versions this agent's applied sync operations produced on a report -> the version
+        each started from."""
+        rows = await self.session.execute(
+            select(IncidentSyncOperation.result).where(
+                IncidentSyncOperation.staff_id == staff_id,
+                IncidentSyncOperation.report_id == report_id,
+                IncidentSyncOperation.status_code == 200,
+            )
+        )
+        changes: dict[int, int] = {}
+        for (result,) in rows:
+            before, after = result.get("from_version"), result.get("version")
+            if isinstance(before, int) and isinstance(after, int) and after != before:
+                changes[after] = before
+        return changes

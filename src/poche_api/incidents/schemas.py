@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import date, datetime, time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -401,3 +401,107 @@ class RequalifyIn(BaseModel):
     location: PointIn | None = None
     priority: int | None = Field(None, ge=1, le=4)
     internal_note: str | None = Field(None, max_length=4000)
+
+
+# --- field work: nearby, notes, offline sync, a day's route ---
+
+
+class NoteIn(BaseModel):
+    """A note without a status change: public (pushed to followers), internal, or both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    public_note: str | None = Field(
+        None, min_length=1, max_length=2000, description="Shown to the resident and pushed"
+    )
+    internal_note: str | None = Field(None, min_length=1, max_length=4000, description="Staff only")
+
+    @model_validator(mode="after")
+    def _something(self) -> "NoteIn":
+        if self.public_note is None and self.internal_note is None:
+            raise ValueError("give a public note, an internal note, or both")
+        return self
+
+
+class FieldReport(StaffReport):
+    distance_m: int = Field(description="Straight-line distance from the position given, metres")
+
+
+class FieldReportList(BaseModel):
+    items: list[FieldReport]
+    radius_m: int
+
+
+class _SyncOperationBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID = Field(
+        description="Made by the app when the work was done; a replay returns the first answer"
+    )
+    report_id: uuid.UUID
+    base_version: int = Field(
+        ge=1, description="The report's version the agent last saw from the server"
+    )
+
+
+class SyncClaim(_SyncOperationBase):
+    action: Literal["claim"]
+
+
+class SyncTransition(_SyncOperationBase):
+    action: Literal["transition"]
+    transition: TransitionIn
+
+
+class SyncNote(_SyncOperationBase):
+    action: Literal["note"]
+    note: NoteIn
+
+
+SyncOperation = Annotated[SyncClaim | SyncTransition | SyncNote, Field(discriminator="action")]
+
+
+class SyncIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    operations: list[SyncOperation] = Field(
+        min_length=1, max_length=50, description="Applied in order, each on its own"
+    )
+
+
+class SyncResult(BaseModel):
+    id: uuid.UUID = Field(description="The operation's id")
+    report_id: uuid.UUID
+    action: Literal["claim", "transition", "note"]
+    status: int = Field(description="As the single call would have answered: 200, 403, 404, ...")
+    version: int | None = Field(None, description="The report's version after the operation")
+    report_status: Status | None = Field(None, description="The report's status after it")
+    already_current: bool = Field(
+        False, description="Nothing to do: the report already was as the operation wanted"
+    )
+    replayed: bool = Field(False, description="Applied by an earlier sync; this is its answer")
+    problem: dict[str, Any] | None = Field(
+        None, description="RFC 9457 problem details when status is not 200"
+    )
+
+
+class SyncOut(BaseModel):
+    results: list[SyncResult]
+
+
+class RouteStop(BaseModel):
+    order: int = Field(description="1 for the first visit")
+    leg_m: int = Field(description="Straight-line distance from the previous stop (or start)")
+    cumulative_m: int
+    report: StaffReport
+
+
+class DayRoute(BaseModel):
+    date: date
+    start: PointIn
+    total_m: int = Field(description="Straight-line length of the tour, from start to last stop")
+    nearest_neighbour_m: int = Field(description="Length of the plain nearest-neighbour tour")
+    stops: list[RouteStop]
+    truncated: bool = Field(
+        description="More reports than the stop limit: the least pressing were left out"
+    )

@@ -15,14 +15,17 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from poche_api import jobs
 from poche_api.auth import Principal
 from poche_api.config import Settings
 from poche_api.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable
 from poche_api.identity.schemas import StaffRole
 from poche_api.incidents import catalogue, routing, sla, workflow
+from poche_api.incidents import tasks as incident_tasks
 from poche_api.incidents.repository import IncidentRepository
 from poche_api.incidents.schemas import ReportIn, TransitionIn
 from poche_api.incidents.workflow import Actor, Status
+from poche_api.integrations.geocoding import BanGeocoder
 from poche_api.kit.timeutil import utcnow
 from poche_api.models import (
     IncidentCategory,
@@ -73,6 +76,11 @@ class Caller:
 
 def caller(principal: Principal) -> Caller:
     return Caller(key=principal.key, principal=principal)
+
+
+def partner_caller(key: str) -> Caller:
+    """A partner system filing on its own behalf (``open311:<key digest>``): no account, no role."""
+    return Caller(key=key, principal=Principal("partner", None))
 
 
 async def new_tracking_code(repo: IncidentRepository) -> str:
@@ -144,7 +152,9 @@ async def file_report(
     data: ReportIn,
     photos: Sequence[dict[str, Any]] = (),
     *,
+    geocoder: BanGeocoder | None = None,
     now: datetime | None = None,
+    channel: str = "app",
 ) -> Filed:
     """File a report (or return the same one when its client-generated id is retried)."""
     now = now or utcnow()
@@ -192,7 +202,7 @@ async def file_report(
         attributes=answers,
         reporter=who.key,
         contact_email=data.contact_email,
-        channel="app",
+        channel=channel,
         supporters=0,
         hidden=False,
         description_redacted=False,
@@ -216,7 +226,20 @@ async def file_report(
             )
         )
     await route(session, report, category, now=now)
+    await _locate_address(session, report, geocoder)
     return Filed(report, category, created=True)
+
+
+async def _locate_address(
+    session: AsyncSession, report: IncidentReport, geocoder: BanGeocoder | None
+) -> None:
+    """The BAN address now if it answers (cached answers are instant), else from a job."""
+    found = await geocoder.reverse(report.lat, report.lon) if geocoder is not None else None
+    if found is not None:
+        report.address = found.label
+        await session.flush()
+        return
+    await jobs.enqueue(session, incident_tasks.GEOCODE, {"report_id": str(report.id)})
 
 
 async def route(
@@ -283,8 +306,12 @@ async def visible_report(
     category = await repo.category(report.category_id)
     if not (category.private or report.hidden):
         return report, category
-    if who is not None and (who.is_staff or report.reporter == who.key):
+    if who is not None and report.reporter == who.key:
         return report, category
+    if who is not None and who.is_staff:
+        team_ids = await repo.team_ids_by_slug(sorted(who.principal.teams))
+        if who.is_supervisor or report.team_id in team_ids:
+            return report, category
     if who is not None and await repo.follow(report.id, who.key) is not None:
         return report, category
     raise _not_found()

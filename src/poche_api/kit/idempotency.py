@@ -32,6 +32,16 @@ def default_scope(request: Request) -> str:
     return f"principal:{principal}" if principal else "anonymous"
 
 
+def body_fingerprint(content_type: str | None, body: bytes) -> str:
+    """What makes two requests "the same": their bytes, except a multipart boundary, which
+    clients draw at random on every send (an offline queue replaying a photo report included).
+    """
+    boundary = re.search(r'boundary="?([^";]+)"?', content_type or "")
+    if boundary is not None:
+        body = body.replace(boundary.group(1).encode(), b"<boundary>")
+    return hashlib.sha256(body).hexdigest()
+
+
 class IdempotentCall:
     """Handed to the route: ``replay`` is the stored answer, else call ``respond``."""
 
@@ -192,7 +202,7 @@ def idempotency(
             )
         key = match.group(1)
         engine: AsyncEngine = request.state.engine
-        fingerprint = hashlib.sha256(await request.body()).hexdigest()
+        fingerprint = body_fingerprint(request.headers.get("content-type"), await request.body())
         ttl = timedelta(hours=request.state.settings.idempotency_ttl_hours)
         replay = await _claim(
             engine,

@@ -1,7 +1,8 @@
 """Transport: versioned GTFS tables, real-time alerts and their events, follows.
 
-Every GTFS table is keyed by ``feed_version``: an import loads beside the active version and is
-switched on in one transaction (the active flag), then the previous version's rows are deleted.
+Every GTFS table is keyed and partitioned by ``feed_version``: an import loads beside the active
+version and is switched on in one transaction (the active flag), then the previous version's
+tables are dropped.
 Times in ``transport_stop_times`` and ``transport_frequencies`` are GTFS seconds: seconds since
 "noon minus 12 h" of the service day, so 25:10:00 is 90600 and belongs to the previous day.
 """
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Text,
@@ -28,11 +30,18 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from poche_api.db import Base
 
+# Each version's rows live in tables of their own (schema gtfs_versions), attached as partitions:
+# an import builds their indexes once, and a replaced version is dropped whole (gtfs.activate).
+PARTITIONED = {"postgresql_partition_by": "LIST (feed_version)"}
+# GTFS ids compare byte by byte: indexes on them build several times faster than under a
+# linguistic collation, and equal ids are equal whatever the database's locale.
+GTFS_ID = Text(collation="C")
+
 
 def _version_column() -> Mapped[int]:
     # No foreign key on purpose: a per-row RI check made COPY of a million stop_times several
     # times slower. Rows of a version are loaded in the transaction that creates it and
-    # deleted explicitly when it is replaced (gtfs.activate).
+    # dropped with their tables when it is replaced (gtfs.activate).
     return mapped_column(Integer, primary_key=True)
 
 
@@ -81,20 +90,22 @@ class Agency(Base):
     __tablename__ = "transport_agencies"
 
     feed_version: Mapped[int] = _version_column()
-    agency_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    agency_id: Mapped[str] = mapped_column(GTFS_ID, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     url: Mapped[str | None] = mapped_column(Text)
     timezone: Mapped[str] = mapped_column(String(64))
     lang: Mapped[str | None] = mapped_column(String(16))
     phone: Mapped[str | None] = mapped_column(Text)
 
+    __table_args__ = (PARTITIONED,)
+
 
 class Route(Base):
     __tablename__ = "transport_routes"
 
     feed_version: Mapped[int] = _version_column()
-    route_id: Mapped[str] = mapped_column(Text, primary_key=True)
-    agency_id: Mapped[str | None] = mapped_column(Text)
+    route_id: Mapped[str] = mapped_column(GTFS_ID, primary_key=True)
+    agency_id: Mapped[str | None] = mapped_column(GTFS_ID)
     short_name: Mapped[str | None] = mapped_column(Text)
     long_name: Mapped[str | None] = mapped_column(Text)
     route_type: Mapped[int] = mapped_column(SmallInteger)
@@ -102,19 +113,21 @@ class Route(Base):
     text_color: Mapped[str | None] = mapped_column(String(6))
     sort_order: Mapped[int | None] = mapped_column(Integer)
 
+    __table_args__ = (PARTITIONED,)
+
 
 class Stop(Base):
     __tablename__ = "transport_stops"
 
     feed_version: Mapped[int] = _version_column()
-    stop_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    stop_id: Mapped[str] = mapped_column(GTFS_ID, primary_key=True)
     code: Mapped[str | None] = mapped_column(Text)
     name: Mapped[str] = mapped_column(Text)
     name_normalized: Mapped[str] = mapped_column(Text)
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
     location_type: Mapped[int] = mapped_column(SmallInteger)
-    parent_station: Mapped[str | None] = mapped_column(Text)
+    parent_station: Mapped[str | None] = mapped_column(GTFS_ID)
     wheelchair_boarding: Mapped[int] = mapped_column(SmallInteger)
     platform_code: Mapped[str | None] = mapped_column(Text)
 
@@ -127,6 +140,7 @@ class Stop(Base):
         ),
         Index("ix_transport_stops_lat_lon", "feed_version", "lat", "lon"),
         Index("ix_transport_stops_parent", "feed_version", "parent_station"),
+        PARTITIONED,
     )
 
 
@@ -134,19 +148,20 @@ class Trip(Base):
     __tablename__ = "transport_trips"
 
     feed_version: Mapped[int] = _version_column()
-    trip_id: Mapped[str] = mapped_column(Text, primary_key=True)
-    route_id: Mapped[str] = mapped_column(Text)
-    service_id: Mapped[str] = mapped_column(Text)
+    trip_id: Mapped[str] = mapped_column(GTFS_ID, primary_key=True)
+    route_id: Mapped[str] = mapped_column(GTFS_ID)
+    service_id: Mapped[str] = mapped_column(GTFS_ID)
     headsign: Mapped[str | None] = mapped_column(Text)
     short_name: Mapped[str | None] = mapped_column(Text)
     direction_id: Mapped[int | None] = mapped_column(SmallInteger)
-    block_id: Mapped[str | None] = mapped_column(Text)
-    shape_id: Mapped[str | None] = mapped_column(Text)
+    block_id: Mapped[str | None] = mapped_column(GTFS_ID)
+    shape_id: Mapped[str | None] = mapped_column(GTFS_ID)
     wheelchair_accessible: Mapped[int] = mapped_column(SmallInteger)
     start_seconds: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         Index("ix_transport_trips_route", "feed_version", "route_id", "direction_id"),
+        PARTITIONED,
     )
 
 
@@ -154,9 +169,9 @@ class StopTime(Base):
     __tablename__ = "transport_stop_times"
 
     feed_version: Mapped[int] = _version_column()
-    trip_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    trip_id: Mapped[str] = mapped_column(GTFS_ID, primary_key=True)
     stop_sequence: Mapped[int] = mapped_column(Integer, primary_key=True)
-    stop_id: Mapped[str] = mapped_column(Text)
+    stop_id: Mapped[str] = mapped_column(GTFS_ID)
     arrival_seconds: Mapped[int | None] = mapped_column(Integer)
     departure_seconds: Mapped[int | None] = mapped_column(Integer)
     stop_headsign: Mapped[str | None] = mapped_column(Text)
@@ -164,7 +179,11 @@ class StopTime(Base):
     drop_off_type: Mapped[int] = mapped_column(SmallInteger)
 
     __table_args__ = (
-        Index("ix_transport_stop_times_stop", "feed_version", "stop_id", "departure_seconds"),
+        # Id first, then feed_version (required in a partitioned key, constant in a partition):
+        # the sorts that build them compare the ids' leading bytes only (collation "C").
+        PrimaryKeyConstraint("trip_id", "stop_sequence", "feed_version"),
+        Index("ix_transport_stop_times_stop", "stop_id", "departure_seconds"),
+        PARTITIONED,
     )
 
 
@@ -172,42 +191,51 @@ class Calendar(Base):
     __tablename__ = "transport_calendars"
 
     feed_version: Mapped[int] = _version_column()
-    service_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    service_id: Mapped[str] = mapped_column(GTFS_ID, primary_key=True)
     weekdays: Mapped[str] = mapped_column(String(7))  # "1111100": Monday first
     start_date: Mapped[date] = mapped_column(Date)
     end_date: Mapped[date] = mapped_column(Date)
+
+    __table_args__ = (PARTITIONED,)
 
 
 class CalendarDate(Base):
     __tablename__ = "transport_calendar_dates"
 
     feed_version: Mapped[int] = _version_column()
-    service_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    service_id: Mapped[str] = mapped_column(GTFS_ID, primary_key=True)
     date: Mapped[date] = mapped_column(Date, primary_key=True)
     exception_type: Mapped[int] = mapped_column(SmallInteger)  # 1 added, 2 removed
 
-    __table_args__ = (Index("ix_transport_calendar_dates_date", "feed_version", "date"),)
+    __table_args__ = (
+        Index("ix_transport_calendar_dates_date", "feed_version", "date"),
+        PARTITIONED,
+    )
 
 
 class Frequency(Base):
     __tablename__ = "transport_frequencies"
 
     feed_version: Mapped[int] = _version_column()
-    trip_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    trip_id: Mapped[str] = mapped_column(GTFS_ID, primary_key=True)
     start_seconds: Mapped[int] = mapped_column(Integer, primary_key=True)
     end_seconds: Mapped[int] = mapped_column(Integer)
     headway_seconds: Mapped[int] = mapped_column(Integer)
     exact_times: Mapped[int] = mapped_column(SmallInteger)
+
+    __table_args__ = (PARTITIONED,)
 
 
 class ShapePoint(Base):
     __tablename__ = "transport_shapes"
 
     feed_version: Mapped[int] = _version_column()
-    shape_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    shape_id: Mapped[str] = mapped_column(GTFS_ID, primary_key=True)
     sequence: Mapped[int] = mapped_column(Integer, primary_key=True)
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (PARTITIONED,)
 
 
 class TransportAlert(Base):

@@ -274,6 +274,16 @@ class PushRepository:
             )
         return [(entry, notification) for entry, notification in await self.session.execute(query)]
 
+    async def inbox_has(self, owner: str, params: dict[str, str]) -> bool:
+        """Whether the owner's inbox holds a notification whose params include ``params``."""
+        query = (
+            select(PushInboxEntry.id)
+            .join(PushNotification, PushNotification.id == PushInboxEntry.notification_id)
+            .where(PushInboxEntry.owner == owner, PushNotification.params.contains(params))
+            .limit(1)
+        )
+        return (await self.session.execute(query)).first() is not None
+
     async def mark_read(self, owner: str, entry_id: uuid.UUID) -> bool:
         result = await self.session.execute(
             update(PushInboxEntry)

@@ -68,6 +68,11 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "fr": ("{title_fr}", "{body_fr}"),
         "en": ("{title_en}", "{body_en}"),
     },
+    # To the supervisors of a report's team when it passes its SLA deadline (incidents.escalation).
+    "report_overdue": {
+        "fr": ("Signalement {reference} en retard", "{category_fr} : échéance du {due} dépassée."),
+        "en": ("Report {reference} overdue", "{category_en}: past its {due} deadline."),
+    },
 }
 
 

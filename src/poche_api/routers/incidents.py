@@ -204,7 +204,9 @@ async def file_report(
     who = service.caller(principal)
     stored = await photos.accept(request, files)
     territory: TerritoryService = request.state.territory
-    filed = await service.file_report(session, settings, territory, who, data, stored)
+    filed = await service.file_report(
+        session, settings, territory, who, data, stored, geocoder=request.state.geocoder
+    )
     if not filed.created:
         await photos.discard(request, stored)
     view = await _render(session, request, filed.report, filed.category, who, lang)

@@ -126,6 +126,9 @@ async def queue(
     category: Annotated[list[str] | None, Query(max_length=20)] = None,
     commune: Annotated[str | None, Query(pattern=r"^[0-9AB]{5}$")] = None,
     overdue: Annotated[bool, Query(description="Only reports past their SLA")] = False,
+    escalated: Annotated[
+        bool | None, Query(description="true: only escalated to a supervisor; false: only not")
+    ] = None,
     sort: Annotated[Literal["deadline", "distance"], Query()] = "deadline",
     lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
     lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
@@ -151,6 +154,7 @@ async def queue(
         commune_insee=commune,
         overdue_at=utcnow() if overdue else None,
         triage=scope == "triage",
+        escalated=escalated,
     )
     if sort == "distance":
         if lat is None or lon is None:

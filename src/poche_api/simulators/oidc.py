@@ -103,6 +103,11 @@ class _Grant:
     expires: float
 
 
+def subject(provider: ProviderName, identity: str) -> str:
+    """The stable ``sub`` a simulated provider gives one of its demo identities."""
+    return hashlib.sha256(f"{provider}:{identity}".encode()).hexdigest()
+
+
 @dataclass
 class _Provider:
     name: ProviderName
@@ -123,7 +128,7 @@ class _Provider:
         return self.base
 
     def subject(self, identity: str) -> str:
-        return hashlib.sha256(f"{self.name}:{identity}".encode()).hexdigest()
+        return subject(self.name, identity)
 
     def sign(self, claims: dict[str, Any], misbehave: frozenset[str]) -> str:
         if "alg_none" in misbehave:

@@ -1,9 +1,15 @@
-"""GTFS import: validate, stream each zip member through ``csv``, load with ``COPY``, switch.
+"""GTFS import: validate, load with ``COPY``, switch atomically.
 
-The feed is read straight from the zip members, a batch of rows at a time: memory holds the ids
-needed to check references (stops, trips, routes, services, shapes), never the timetable. Every
-table is loaded beside the active version under a new ``feed_version``; the switch flips the
-active flag in one transaction, then the previous version's rows are deleted.
+Every GTFS table is partitioned by ``feed_version``: a version's rows live in their own tables
+in the ``gtfs_versions`` schema, loaded without indexes, then attached (which builds the
+indexes once, by sorting) in the transaction that records the version. The switch flips the
+active flag; the replaced versions' tables are dropped, not deleted row by row.
+
+The big members (trips, stop_times, shapes) are streamed as raw CSV bytes straight into
+``COPY``: PostgreSQL parses them, converts the times (``25:10:00`` → 90600) in generated
+columns, and the references are checked with set-based SQL that names the first offending
+lines. The small members go through ``csv`` in Python (time zones, accent-free stop names,
+parent stations). Memory holds a zip chunk or a batch of small rows, never the timetable.
 """
 
 import asyncio
@@ -13,9 +19,10 @@ import functools
 import hashlib
 import io
 import logging
+import re
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -41,9 +48,12 @@ GTFS_TABLES = (
     "transport_shapes",
 )
 REQUIRED_FILES = ("agency.txt", "stops.txt", "routes.txt", "trips.txt", "stop_times.txt")
+PARTITIONS = "gtfs_versions"  # the schema of each version's tables (see migration 0005)
 BATCH_ROWS = 20_000
 MAX_REPORTED_ERRORS = 20
 DOWNLOAD_CHUNK = 1 << 16
+COPY_CHUNK = 1 << 19
+DROP_LOCK_TIMEOUT = "3s"  # dropping a replaced version waits this long for readers, then retries
 
 Progress = Callable[[str, int], None]
 
@@ -121,6 +131,112 @@ def rows(archive: zipfile.ZipFile, name: str) -> Iterator[dict[str, str]]:
                 yield dict(zip(header, record, strict=False))
 
 
+def partition(table: str, version: int) -> str:
+    """The schema-qualified table holding ``version``'s rows of the partitioned ``table``."""
+    return f"{PARTITIONS}.{table}_{version}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """How one GTFS field lands in a column when the member is copied as raw CSV.
+
+    A field with ``expression`` is parsed into a ``gtfs_<field>`` column of ``raw_type`` and
+    ``column`` is generated from it (``{}`` stands for the raw columns in ``uses``); without
+    one, COPY parses the field straight into ``column``. ``absent`` fills a column whose field
+    the member lacks.
+    """
+
+    name: str
+    column: str
+    raw_type: str
+    required: bool = False
+    expression: str | None = None
+    uses: tuple[str, ...] = ()
+    absent: str | None = None
+
+
+def _seconds(first: str, second: str) -> str:
+    # GTFS times count from noon minus 12 h and pass 24:00: an interval parses them as they are.
+    return f"date_part('epoch', coalesce(gtfs_{first}, gtfs_{second}))::integer"
+
+
+COPIED_MEMBERS: dict[str, tuple[str, tuple[Field, ...]]] = {
+    "trips.txt": (
+        "transport_trips",
+        (
+            Field("trip_id", "trip_id", "text", required=True),
+            Field("route_id", "route_id", "text", required=True),
+            Field("service_id", "service_id", "text", required=True),
+            Field("trip_headsign", "headsign", "text"),
+            Field("trip_short_name", "short_name", "text"),
+            Field("direction_id", "direction_id", "smallint"),
+            Field("block_id", "block_id", "text"),
+            Field("shape_id", "shape_id", "text"),
+            Field(
+                "wheelchair_accessible",
+                "wheelchair_accessible smallint NOT NULL",
+                "smallint",
+                expression="coalesce(gtfs_wheelchair_accessible, 0)",
+                absent="0",
+            ),
+        ),
+    ),
+    "stop_times.txt": (
+        "transport_stop_times",
+        (
+            Field("trip_id", "trip_id", "text", required=True),
+            Field("stop_sequence", "stop_sequence", "integer", required=True),
+            Field("stop_id", "stop_id", "text", required=True),
+            Field(
+                "arrival_time",
+                "arrival_seconds integer",
+                "interval",
+                expression=_seconds("arrival_time", "departure_time"),
+                uses=("arrival_time", "departure_time"),
+            ),
+            Field(
+                "departure_time",
+                "departure_seconds integer",
+                "interval",
+                expression=_seconds("departure_time", "arrival_time"),
+                uses=("departure_time", "arrival_time"),
+            ),
+            Field("stop_headsign", "stop_headsign", "text"),
+            Field(
+                "pickup_type",
+                "pickup_type smallint NOT NULL",
+                "smallint",
+                expression="coalesce(gtfs_pickup_type, 0)",
+                absent="0",
+            ),
+            Field(
+                "drop_off_type",
+                "drop_off_type smallint NOT NULL",
+                "smallint",
+                expression="coalesce(gtfs_drop_off_type, 0)",
+                absent="0",
+            ),
+        ),
+    ),
+    "shapes.txt": (
+        "transport_shapes",
+        (
+            Field("shape_id", "shape_id", "text", required=True),
+            Field("shape_pt_sequence", "sequence", "integer", required=True),
+            Field("shape_pt_lat", "lat", "double precision", required=True),
+            Field("shape_pt_lon", "lon", "double precision", required=True),
+        ),
+    ),
+}
+_COPY_LINE = re.compile(r"line (\d+)(?:, column (\w+))?")
+
+
+def _header(archive: zipfile.ZipFile, member: str) -> list[str]:
+    with archive.open(member) as raw:
+        first = raw.readline().decode("utf-8-sig")
+    return [name.strip() for name in next(csv.reader([first]), [])]
+
+
 class _Loader:
     def __init__(
         self,
@@ -136,11 +252,28 @@ class _Loader:
         self.errors: list[str] = []
         self.counts: dict[str, int] = {}
         self.names = set(archive.namelist())
+        self.tables: dict[str, str] = {}  # parent table → this version's member of it, if loaded
 
     def error(self, message: str) -> None:
         self.errors.append(message)
         if len(self.errors) >= MAX_REPORTED_ERRORS:
             raise InvalidFeed(self.errors)
+
+    def table(self, parent: str) -> str:
+        """This version's table of ``parent``; an empty one if its member was not loaded."""
+        return self.tables.get(parent) or partition(parent, self.version)
+
+    async def create(self, parent: str) -> str:
+        """This version's table of ``parent``: same columns, no index yet, and the check that
+        lets ATTACH skip scanning it."""
+        name = partition(parent, self.version)
+        if parent not in self.tables:
+            await self.connection.execute(
+                f"CREATE TABLE {name} (LIKE {parent} INCLUDING DEFAULTS,"
+                f" CHECK (feed_version IS NOT NULL AND feed_version = {int(self.version)}))"
+            )
+            self.tables[parent] = name
+        return name
 
     async def copy(
         self,
@@ -150,6 +283,7 @@ class _Loader:
         convert: Callable[[dict[str, str], int], tuple[Any, ...] | None],
     ) -> int:
         """Stream ``member`` through ``convert`` into ``table`` with COPY, in batches."""
+        target = await self.create(table)
         batch: list[tuple[Any, ...]] = []
         count = 0
         for line, row in enumerate(rows(self.archive, member), start=2):
@@ -162,24 +296,158 @@ class _Loader:
                 continue
             batch.append((self.version, *record))
             if len(batch) >= BATCH_ROWS:
-                count += await self._flush(member, table, columns, batch)
+                count += await self._flush(member, target, columns, batch)
                 batch = []
         if batch:
-            count += await self._flush(member, table, columns, batch)
+            count += await self._flush(member, target, columns, batch)
         self.counts[member.removesuffix(".txt")] = count
         return count
 
     async def _flush(
-        self, member: str, table: str, columns: Sequence[str], batch: list[tuple[Any, ...]]
+        self, member: str, target: str, columns: Sequence[str], batch: list[tuple[Any, ...]]
     ) -> int:
         if self.errors:  # no point loading once the feed is known to be invalid
             return len(batch)
+        schema, table = target.split(".")
         await self.connection.copy_records_to_table(
-            table, records=batch, columns=["feed_version", *columns]
+            table, schema_name=schema, records=batch, columns=["feed_version", *columns]
         )
         if self.progress is not None:
             self.progress(member, len(batch))
         return len(batch)
+
+    async def copy_raw(self, member: str) -> int:
+        """Stream ``member``'s bytes into COPY (CSV): PostgreSQL parses and converts each row."""
+        parent, fields = COPIED_MEMBERS[member]
+        header = _header(self.archive, member)
+        by_name = {field.name: field for field in fields}
+        missing = [f.name for f in fields if f.required and f.name not in header]
+        if missing:
+            raise InvalidFeed([*self.errors, f"{member}: missing column {', '.join(missing)}"])
+        target = await self.create(parent)
+        # Turn the copied table into one that takes the member's columns as they come: raw
+        # columns for converted fields (their target generated from them), throwaway columns
+        # for fields we do not keep. All of it is dropped again before the table is attached.
+        alter = [f"ALTER COLUMN feed_version SET DEFAULT {int(self.version)}"]
+        copy_columns: list[str] = []
+        dropped_after: list[str] = []
+        seen: set[str] = set()
+        for position, name in enumerate(header):
+            field = by_name.get(name)
+            if field is None or name in seen:
+                column = f"gtfs_extra_{position}"
+                alter.append(f"ADD COLUMN {column} text")
+                dropped_after.append(column)
+            elif field.expression is not None:
+                column = f"gtfs_{name}"
+                alter.append(f"ADD COLUMN {column} {field.raw_type}")
+                dropped_after.append(column)
+            else:
+                column = field.column
+            seen.add(name)
+            copy_columns.append(column)
+        generated: list[str] = []
+        for field in fields:
+            if field.expression is None:
+                continue
+            column = field.column.split()[0]
+            alter.append(f"DROP COLUMN {column}")
+            if any(name in seen for name in (field.name, *field.uses)):
+                expression = field.expression
+                for used in field.uses:
+                    if used not in seen:
+                        expression = expression.replace(f"gtfs_{used}", "NULL::interval")
+                alter.append(f"ADD COLUMN {field.column} GENERATED ALWAYS AS ({expression}) STORED")
+                generated.append(column)
+            else:
+                default = f" DEFAULT {field.absent}" if field.absent is not None else ""
+                alter.append(f"ADD COLUMN {field.column}{default}")
+        await self.connection.execute(f"ALTER TABLE {target} {', '.join(alter)}")
+        newlines = reported = 0
+
+        async def chunks() -> AsyncIterator[bytes]:
+            nonlocal newlines, reported
+            with self.archive.open(member) as raw:
+                held, ending = b"", b"\n"
+                while chunk := await asyncio.to_thread(raw.read, COPY_CHUNK):
+                    if held:
+                        yield held
+                    else:  # the first chunk: COPY wants every line ended like the first
+                        first_end = chunk.find(b"\n")
+                        ending = b"\r\n" if chunk[first_end - 1 : first_end] == b"\r" else ending
+                    held = chunk
+                    if self.progress is not None:
+                        newlines += chunk.count(b"\n")
+                        rows_so_far = max(newlines - 1, 0)  # the header is no row
+                        self.progress(member, rows_so_far - reported)
+                        reported = rows_so_far
+                # Trailing blank lines are common and harmless; COPY would take them for rows.
+                held = held.rstrip(b"\r\n\t ")
+                if held:
+                    yield held + ending
+
+        schema, table = target.split(".")
+        try:
+            status = await self.connection.copy_to_table(
+                table,
+                schema_name=schema,
+                source=chunks(),
+                columns=copy_columns,
+                format="csv",
+                header=True,
+                force_null=copy_columns,  # "" reads as absent, quoted or not
+                encoding="utf-8",
+                freeze=True,
+            )
+        except asyncpg.PostgresError as exc:
+            raise InvalidFeed([*self.errors, _copy_error(member, exc)]) from exc
+        count = int(status.split()[-1])
+        if self.progress is not None and count != reported:
+            self.progress(member, count - reported)
+        alter = ["ALTER COLUMN feed_version DROP DEFAULT"]
+        alter += [f"ALTER COLUMN {column} DROP EXPRESSION" for column in generated]
+        alter += [f"DROP COLUMN {column}" for column in dropped_after]
+        await self.connection.execute(f"ALTER TABLE {target} {', '.join(alter)}")
+        self.counts[member.removesuffix(".txt")] = count
+        return count
+
+    async def first_errors(self, member: str, query: str, *arguments: Any) -> None:
+        """Report the rows ``query`` finds, by line: ``query`` selects ``message`` from
+        ``numbered``, the member's table with each row's ``line`` (COPY FREEZE kept them in
+        file order)."""
+        parent = COPIED_MEMBERS[member][0]
+        statement = (
+            f"WITH numbered AS (SELECT row_number() OVER (ORDER BY ctid) + 1 AS line, *"  # noqa: S608 - table names are ours
+            f" FROM {self.table(parent)}) {query} ORDER BY line LIMIT {MAX_REPORTED_ERRORS}"
+        )
+        for row in await self.connection.fetch(statement, *arguments):
+            self.error(f"{member}:{row['line']}: invalid value ({row['message']})")
+
+    async def attach(self) -> None:
+        """Attach every loaded table to its parent: this builds their indexes."""
+        await self.connection.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        for parent, name in self.tables.items():
+            member = next(
+                (m for m, (table, _) in COPIED_MEMBERS.items() if table == parent),
+                parent.removeprefix("transport_") + ".txt",
+            )
+            try:
+                await self.connection.execute(
+                    f"ALTER TABLE {parent} ATTACH PARTITION {name}"
+                    f" FOR VALUES IN ({int(self.version)})"
+                )
+            except asyncpg.UniqueViolationError as exc:
+                raise InvalidFeed([*self.errors, f"{member}: duplicate ({exc.detail})"]) from exc
+            await self.connection.execute(f"ANALYZE {name}")
+
+
+def _copy_error(member: str, exc: asyncpg.PostgresError) -> str:
+    where = _COPY_LINE.search(str(getattr(exc, "context", "") or ""))
+    line = f":{where.group(1)}" if where else ""
+    column = where.group(2) if where and where.group(2) else None
+    about = f" in {column.removeprefix('gtfs_')}" if column else ""
+    message = getattr(exc, "message", None) or str(exc)
+    return f"{member}{line}: invalid value ({message}{about})"
 
 
 async def _load(loader: _Loader) -> tuple[str, date | None, date | None]:
@@ -338,127 +606,63 @@ async def _load(loader: _Loader) -> tuple[str, date | None, date | None]:
     if not services:
         loader.error("calendar.txt or calendar_dates.txt is required")
 
-    shapes: set[str] = set()
     if "shapes.txt" in loader.names:
+        await loader.copy_raw("shapes.txt")
 
-        def shape(row: dict[str, str], line: int) -> tuple[Any, ...]:
-            shape_id = row["shape_id"].strip()
-            shapes.add(shape_id)
-            return (
-                shape_id,
-                int(row["shape_pt_sequence"]),
-                float(row["shape_pt_lat"]),
-                float(row["shape_pt_lon"]),
-            )
-
-        await loader.copy(
-            "shapes.txt", "transport_shapes", ("shape_id", "sequence", "lat", "lon"), shape
-        )
-
-    # trips.txt is read twice: once to validate and know the trip ids (stop_times refer to
-    # them), once after stop_times to load each trip with its first departure.
-    trips: set[str] = set()
-    for line, row in enumerate(rows(loader.archive, "trips.txt"), start=2):
-        try:
-            trip_id = row["trip_id"].strip()
-            route_id, service_id = row["route_id"].strip(), row["service_id"].strip()
-            if trip_id in trips:
-                raise ValueError(f"duplicate trip_id {trip_id!r}")
-            if route_id not in routes:
-                raise ValueError(f"route_id {route_id!r} is not a route")
-            if service_id not in services:
-                raise ValueError(f"service_id {service_id!r} is not in the calendar")
-        except (ValueError, KeyError) as exc:
-            loader.error(f"trips.txt:{line}: invalid value ({exc})")
-            continue
-        trips.add(trip_id)
-
-    first_departure: dict[str, int] = {}
-
-    def stop_time(row: dict[str, str], line: int) -> tuple[Any, ...]:
-        trip_id, stop_id = row["trip_id"], row["stop_id"]
-        if trip_id not in trips:
-            raise ValueError(f"trip_id {trip_id!r} is not a trip")
-        if stop_id not in stops:
-            raise ValueError(f"stop_id {stop_id!r} is not a stop")
-        arrival = parse_time(row.get("arrival_time", ""))
-        departure = parse_time(row.get("departure_time", ""))
-        if departure is None:
-            departure = arrival
-        if departure is not None:
-            known = first_departure.get(trip_id)
-            if known is None or departure < known:
-                first_departure[trip_id] = departure
-        return (
-            trip_id,
-            int(row["stop_sequence"]),
-            stop_id,
-            arrival if arrival is not None else departure,
-            departure,
-            _opt(row.get("stop_headsign")),
-            _int(row.get("pickup_type")),
-            _int(row.get("drop_off_type")),
-        )
-
-    await loader.copy(
-        "stop_times.txt",
-        "transport_stop_times",
-        (
-            "trip_id",
-            "stop_sequence",
-            "stop_id",
-            "arrival_seconds",
-            "departure_seconds",
-            "stop_headsign",
-            "pickup_type",
-            "drop_off_type",
-        ),
-        stop_time,
-    )
-
-    def trip(row: dict[str, str], line: int) -> tuple[Any, ...] | None:
-        trip_id = row["trip_id"].strip()
-        if trip_id not in trips:  # reported by the first pass
-            return None
-        shape_id = _opt(row.get("shape_id"))
-        if shape_id is not None and shape_id not in shapes:
-            shape_id = None  # shapes are optional; a dangling one is dropped, not fatal
-        return (
-            trip_id,
-            row["route_id"].strip(),
-            row["service_id"].strip(),
-            _opt(row.get("trip_headsign")),
-            _opt(row.get("trip_short_name")),
-            _opt_int(row.get("direction_id")),
-            _opt(row.get("block_id")),
-            shape_id,
-            _int(row.get("wheelchair_accessible")),
-            first_departure.get(trip_id),
-        )
-
-    await loader.copy(
+    trips, stop_times = loader.table("transport_trips"), loader.table("transport_stop_times")
+    await loader.copy_raw("trips.txt")
+    routes_table, stops_table = loader.table("transport_routes"), loader.table("transport_stops")
+    await loader.first_errors(
         "trips.txt",
-        "transport_trips",
-        (
-            "trip_id",
-            "route_id",
-            "service_id",
-            "headsign",
-            "short_name",
-            "direction_id",
-            "block_id",
-            "shape_id",
-            "wheelchair_accessible",
-            "start_seconds",
-        ),
-        trip,
+        "SELECT line, CASE WHEN route_id NOT IN (SELECT route_id FROM"  # noqa: S608 - table names are ours
+        f" {routes_table}) THEN format('route_id %L is not a route', route_id)"
+        " ELSE format('service_id %L is not in the calendar', service_id) END AS message"
+        f" FROM numbered WHERE route_id NOT IN (SELECT route_id FROM {routes_table})"
+        " OR NOT service_id = ANY($1::text[])",
+        sorted(services),
     )
+    await loader.copy_raw("stop_times.txt")
+    # One pass over stop_times: each trip's first departure (kept on the trip), whether all its
+    # stops exist and its times are not negative (an interval reads "-01:00:00"); the offending
+    # lines are looked up only when something is wrong.
+    checked = await loader.connection.fetchrow(
+        f"WITH per_trip AS MATERIALIZED (SELECT trip_id, min(departure_seconds) AS first,"  # noqa: S608 - table names are ours
+        f" bool_and(stop_id IN (SELECT stop_id FROM {stops_table})) AS stops_known,"
+        " min(least(arrival_seconds, departure_seconds)) < 0 AS negative"
+        f" FROM {stop_times} GROUP BY trip_id),"
+        f" updated AS (UPDATE {trips} t SET start_seconds = p.first FROM per_trip p"
+        " WHERE t.trip_id = p.trip_id RETURNING 1)"
+        " SELECT (SELECT count(*) FROM per_trip) AS trips,"
+        " (SELECT count(*) FROM updated) AS known,"
+        " (SELECT count(*) FROM per_trip WHERE NOT stops_known OR negative) AS wrong"
+    )
+    if checked["known"] < checked["trips"] or checked["wrong"]:
+        await loader.first_errors(
+            "stop_times.txt",
+            f"SELECT line, CASE WHEN trip_id NOT IN (SELECT trip_id FROM {trips})"  # noqa: S608 - table names are ours
+            " THEN format('trip_id %L is not a trip', trip_id)"
+            f" WHEN stop_id NOT IN (SELECT stop_id FROM {stops_table})"
+            " THEN format('stop_id %L is not a stop', stop_id)"
+            " ELSE 'a time before 00:00:00' END AS message"
+            f" FROM numbered WHERE trip_id NOT IN (SELECT trip_id FROM {trips})"
+            f" OR stop_id NOT IN (SELECT stop_id FROM {stops_table})"
+            " OR least(arrival_seconds, departure_seconds) < 0",
+        )
+    # Shapes are optional: a trip's dangling shape_id is dropped, not fatal.
+    dangling = "shape_id IS NOT NULL"
+    if "transport_shapes" in loader.tables:
+        dangling += (
+            f" AND shape_id NOT IN (SELECT shape_id FROM {loader.tables['transport_shapes']})"  # noqa: S608 - table names are ours
+        )
+    await loader.connection.execute(f"UPDATE {trips} SET shape_id = NULL WHERE {dangling}")  # noqa: S608
 
     if "frequencies.txt" in loader.names:
+        known = await loader.connection.fetch(f"SELECT trip_id FROM {trips}")  # noqa: S608
+        trip_ids = {row[0] for row in known}
 
         def frequency(row: dict[str, str], line: int) -> tuple[Any, ...]:
             trip_id = row["trip_id"].strip()
-            if trip_id not in trips:
+            if trip_id not in trip_ids:
                 raise ValueError(f"trip_id {trip_id!r} is not a trip")
             start, end = parse_time(row["start_time"]), parse_time(row["end_time"])
             headway = int(row["headway_secs"])
@@ -528,6 +732,7 @@ async def import_gtfs(
             timezone, start, end = await _load(loader)
             if loader.errors:
                 raise InvalidFeed(loader.errors)
+            await loader.attach()
             await connection.execute(
                 "UPDATE transport_feed_versions SET status = 'ready', timezone = $2,"
                 " feed_start_date = $3, feed_end_date = $4, counts = $5::jsonb WHERE id = $1",
@@ -546,7 +751,7 @@ async def import_gtfs(
 
 
 async def activate(connection: asyncpg.Connection, version: int) -> list[int]:
-    """Make ``version`` the active one atomically, then delete every other loaded version."""
+    """Make ``version`` the active one atomically, then drop every other loaded version."""
     async with connection.transaction():
         await connection.execute(
             "SELECT pg_advisory_xact_lock(hashtext('transport_feed_versions'))"
@@ -561,21 +766,24 @@ async def activate(connection: asyncpg.Connection, version: int) -> list[int]:
             version,
             datetime.now(UTC),
         )
-    # Readers now see the new version only; the old rows go in a second transaction.
-    async with connection.transaction():
-        deleted = await connection.fetch(
-            "DELETE FROM transport_feed_versions WHERE id <> $1 AND status <> 'loading'"
-            " RETURNING id",
-            version,
-        )
-        old = [int(row["id"]) for row in deleted]
-        if old:
+    # Readers now see the new version only. Dropping a version's tables needs a moment alone
+    # with each parent table: if a reader holds it too long, the next import drops them.
+    try:
+        async with connection.transaction():
+            await connection.execute(f"SET LOCAL lock_timeout = '{DROP_LOCK_TIMEOUT}'")
+            deleted = await connection.fetch(
+                "DELETE FROM transport_feed_versions WHERE id <> $1 AND status <> 'loading'"
+                " RETURNING id",
+                version,
+            )
+            old = sorted(int(row["id"]) for row in deleted)
             for table in GTFS_TABLES:
-                await connection.execute(
-                    f"DELETE FROM {table} WHERE feed_version = ANY($1::int[])",  # noqa: S608 - fixed names
-                    old,
-                )
-    return sorted(int(row["id"]) for row in deleted)
+                for replaced in old:
+                    await connection.execute(f"DROP TABLE IF EXISTS {partition(table, replaced)}")
+    except asyncpg.LockNotAvailableError:
+        logger.warning("replaced gtfs versions kept until the next import: tables busy")
+        return []
+    return old
 
 
 async def download(

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import httpx
 from google.protobuf.message import DecodeError
@@ -272,16 +272,28 @@ class StopUpdate:
 
 @dataclasses.dataclass(slots=True)
 class TripRealtime:
-    """One TripUpdate; its stop time updates stay protobuf until a departure needs them."""
+    """One TripUpdate; its descriptor and stop time updates stay protobuf until a departure
+    needs them (reading a protobuf field from Python costs more than parsing it did)."""
 
     trip_id: str
-    route_id: str
-    direction_id: int | None
     start_date: str | None
-    start_time: str | None
     relationship: int
     stop_time_updates: Sequence[StopRel]
     header_timestamp: int
+    descriptor: TripRel
+
+    @property
+    def route_id(self) -> str:
+        return self.descriptor.route_id
+
+    @property
+    def direction_id(self) -> int | None:
+        trip = self.descriptor
+        return int(trip.direction_id) if trip.HasField("direction_id") else None
+
+    @property
+    def start_time(self) -> str | None:
+        return self.descriptor.start_time or None
 
     def updates(self) -> list[StopUpdate]:
         return [_stop_update(stu) for stu in self.stop_time_updates]
@@ -304,49 +316,59 @@ def _stop_update(stu: StopRel) -> StopUpdate:
     )
 
 
+_ADDED = (TripRel.ADDED, 5)  # 5: NEW (GTFS-RT 2024)
+
+
 @dataclasses.dataclass
 class TripUpdatesIndex:
     header_timestamp: int
     by_key: dict[tuple[str, str], TripRealtime]
     by_trip: dict[str, TripRealtime]
-    by_start: dict[tuple[str, int | None, str, str], TripRealtime]
     added: list[TripRealtime]
     entity_count: int
+    _by_start: dict[tuple[str, int | None, str, str], TripRealtime] | None = None
 
     @classmethod
     def build(cls, messages: Iterable[rt.FeedMessage]) -> "TripUpdatesIndex":
-        index = cls(0, {}, {}, {}, [], 0)
+        index = cls(0, {}, {}, [], 0)
+        by_key, by_trip = index.by_key, index.by_trip
         for message in messages:
             header_ts = int(message.header.timestamp)
             index.header_timestamp = max(index.header_timestamp, header_ts)
+            index.entity_count += len(message.entity)
             for entity in message.entity:
-                index.entity_count += 1
-                if not entity.HasField("trip_update") or entity.is_deleted:
-                    continue
+                # An entity without a trip_update reads as an empty one: no trip_id, SCHEDULED.
                 update = entity.trip_update
                 trip = update.trip
+                trip_id = trip.trip_id
+                relationship = trip.schedule_relationship
+                added = relationship in _ADDED
+                if (not trip_id and not added) or entity.is_deleted:
+                    continue
+                start_date = trip.start_date or None
                 record = TripRealtime(
-                    trip_id=trip.trip_id,
-                    route_id=trip.route_id,
-                    direction_id=int(trip.direction_id) if trip.HasField("direction_id") else None,
-                    start_date=trip.start_date or None,
-                    start_time=trip.start_time or None,
-                    relationship=int(trip.schedule_relationship),
-                    stop_time_updates=update.stop_time_update,
-                    header_timestamp=header_ts,
+                    trip_id, start_date, relationship, update.stop_time_update, header_ts, trip
                 )
-                if record.relationship in (TripRel.ADDED, 5):  # 5: NEW (GTFS-RT 2024)
+                if added:
                     index.added.append(record)
                     continue
-                if not trip.trip_id:
-                    continue
-                if record.start_date:
-                    index.by_key[(trip.trip_id, record.start_date)] = record
-                index.by_trip.setdefault(trip.trip_id, record)
-                if record.start_date and record.start_time and trip.route_id:
-                    key = (trip.route_id, record.direction_id, record.start_date, record.start_time)
-                    index.by_start[key] = record
+                if start_date is not None:
+                    by_key[(trip_id, start_date)] = record
+                by_trip.setdefault(trip_id, record)
         return index
+
+    @property
+    def by_start(self) -> dict[tuple[str, int | None, str, str], TripRealtime]:
+        """Trips by route, direction, start date and start time: the last fallback, built the
+        first time it is needed."""
+        if self._by_start is None:
+            self._by_start = {}
+            for record in self.by_key.values():
+                start_time, route_id = record.start_time, record.route_id
+                if start_time and route_id and record.start_date:
+                    key = (route_id, record.direction_id, record.start_date, start_time)
+                    self._by_start[key] = record
+        return self._by_start
 
     def trip_ids(self) -> set[str]:
         return set(self.by_trip)
@@ -380,8 +402,7 @@ class Status(StrEnum):
     skipped = "skipped"
 
 
-@dataclasses.dataclass(frozen=True)
-class Merged:
+class Merged(NamedTuple):  # a tuple: built once per departure, cheaper than a dataclass
     status: Status
     expected: datetime | None
     delay_seconds: int | None
@@ -406,31 +427,54 @@ def merge(
         return Merged(Status.scheduled, scheduled, None)
     if realtime.relationship == TripRel.CANCELED:
         return Merged(Status.cancelled, None, None)
-    measured = Status.realtime if trusted else Status.estimated
-    before: StopRel | None = None
+    earlier: list[StopRel] = []
     # GTFS-RT requires stop time updates sorted by stop_sequence: read them only up to here,
-    # and decode only the one at this stop and the last one before it.
+    # and decode only the one at this stop and the last usable one before it. HasField is asked
+    # only when a field reads 0, as an unset one does.
+    measured = Status.realtime if trusted else Status.estimated
     for stu in realtime.stop_time_updates:
-        sequence = stu.stop_sequence if stu.HasField("stop_sequence") else None
-        if sequence is not None and sequence > stop_sequence:
+        sequence = stu.stop_sequence
+        if not sequence and not stu.HasField("stop_sequence"):
+            if stu.stop_id != stop_id:  # no sequence: matched on the stop id only
+                continue
+        elif sequence != stop_sequence:
+            if sequence > stop_sequence:
+                break
+            earlier.append(stu)
+            continue
+        here = _at_stop(stu, scheduled, measured)
+        if here is not None:
+            return here
+    for before in reversed(earlier):  # the delay to propagate: the last stop not SKIPPED
+        relationship = before.schedule_relationship
+        if relationship == _SKIPPED:
+            continue
+        event = before.departure if before.HasField("departure") else before.arrival
+        delay = event.delay
+        if relationship == _NO_DATA or (not delay and not event.HasField("delay")):
             break
-        if sequence == stop_sequence if sequence is not None else stu.stop_id == stop_id:
-            update = _stop_update(stu)
-            if update.relationship == StopRel.SKIPPED:
-                return Merged(Status.skipped, None, None)
-            if update.relationship == StopRel.NO_DATA:
-                return Merged(Status.scheduled, scheduled, None)
-            if update.time is not None:
-                delay = update.time - int(scheduled.timestamp())
-                return Merged(measured, scheduled + timedelta(seconds=delay), delay)
-            if update.delay is not None:
-                return Merged(measured, scheduled + timedelta(seconds=update.delay), update.delay)
-        elif sequence is not None and stu.schedule_relationship != StopRel.SKIPPED:
-            before = stu
-    previous = _stop_update(before) if before is not None else None
-    if previous is None or previous.relationship == StopRel.NO_DATA or previous.delay is None:
+        return Merged(Status.estimated, scheduled + timedelta(seconds=delay), delay)
+    return Merged(Status.scheduled, scheduled, None)
+
+
+_SKIPPED = StopRel.SKIPPED
+_NO_DATA = StopRel.NO_DATA
+
+
+def _at_stop(stu: StopRel, scheduled: datetime, measured: Status) -> Merged | None:
+    """The update at this stop; None when it has neither delay nor time (the earlier delay
+    still holds)."""
+    update = _stop_update(stu)
+    if update.relationship == _SKIPPED:
+        return Merged(Status.skipped, None, None)
+    if update.relationship == _NO_DATA:
         return Merged(Status.scheduled, scheduled, None)
-    return Merged(Status.estimated, scheduled + timedelta(seconds=previous.delay), previous.delay)
+    if update.time is not None:
+        delay = update.time - int(scheduled.timestamp())
+        return Merged(measured, scheduled + timedelta(seconds=delay), delay)
+    if update.delay is not None:
+        return Merged(measured, scheduled + timedelta(seconds=update.delay), update.delay)
+    return None
 
 
 # --- Vehicle positions ------------------------------------------------------------------------
