@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from starlette.types import ASGIApp
 
 from poche_api.config import Settings
 from poche_api.simulators import fcm
@@ -22,12 +23,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_fcm_simulator(settings: Settings) -> Iterator[str]:
-    """Serve a fresh simulator; yields its base URL (what POCHE_FCM_BASE_URL would be)."""
+def serve_in_thread(app: ASGIApp, probe_path: str) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free 127.0.0.1 port in a thread (real HTTP); yields its
+    base URL once ``probe_path`` answers."""
     port = free_port()
-    config = uvicorn.Config(
-        fcm.build(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -35,7 +35,7 @@ def serve_fcm_simulator(settings: Settings) -> Iterator[str]:
     deadline = time.monotonic() + 10
     while True:
         try:
-            httpx.get(f"{base}/_control/stats", timeout=1)
+            httpx.get(f"{base}{probe_path}", timeout=1)
             break
         except httpx.TransportError:
             if time.monotonic() > deadline:
@@ -46,6 +46,13 @@ def serve_fcm_simulator(settings: Settings) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextmanager
+def serve_fcm_simulator(settings: Settings) -> Iterator[str]:
+    """Serve a fresh simulator; yields its base URL (what POCHE_FCM_BASE_URL would be)."""
+    with serve_in_thread(fcm.build(settings), "/_control/stats") as base:
+        yield base
 
 
 class FcmControl:
