@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from poche_api.models import (
@@ -16,6 +16,15 @@ from poche_api.models import (
     StaffMember,
     StaffTeam,
     Team,
+)
+
+# Every staff request resolves its caller: one statement, built once, for role, state and teams.
+_STAFF_ACCESS = (
+    select(StaffMember.role, StaffMember.active, func.array_agg(Team.slug))
+    .outerjoin(StaffTeam, StaffTeam.staff_id == StaffMember.id)
+    .outerjoin(Team, Team.id == StaffTeam.team_id)
+    .where(StaffMember.id == bindparam("staff_id"))
+    .group_by(StaffMember.id)
 )
 
 
@@ -41,6 +50,14 @@ class IdentityRepository:
     # --- staff ---
     async def staff(self, staff_id: uuid.UUID) -> StaffMember | None:
         return await self.session.get(StaffMember, staff_id)
+
+    async def staff_access(self, staff_id: uuid.UUID) -> tuple[str, bool, list[str]] | None:
+        """Role, active flag and team slugs (sorted) of one staff member, or None."""
+        row = (await self.session.execute(_STAFF_ACCESS, {"staff_id": staff_id})).first()
+        if row is None:
+            return None
+        role, active, slugs = row
+        return role, active, sorted(slug for slug in slugs if slug is not None)
 
     async def staff_by_email(self, email: str) -> StaffMember | None:
         return await self.session.scalar(

@@ -498,11 +498,11 @@ async def update_staff(
 async def staff_role(
     session: AsyncSession, staff_id: uuid.UUID
 ) -> tuple[StaffRole, list[str]] | None:
-    repo = IdentityRepository.from_session(session)
-    staff = await repo.staff(staff_id)
-    if staff is None or not staff.active:
+    found = await IdentityRepository.from_session(session).staff_access(staff_id)
+    if found is None or not found[1]:
         return None
-    return StaffRole(staff.role), (await repo.team_slugs([staff.id]))[staff.id]
+    role, _, teams = found
+    return StaffRole(role), teams
 
 
 # --- consents ---

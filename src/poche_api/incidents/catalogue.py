@@ -1,7 +1,7 @@
 """The category tree: what the app shows, what admins edit, how a report's answers are checked."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,7 +53,18 @@ def category_view(category: IncidentCategory, group_code: str, lang: str) -> sch
     )
 
 
-def category_name(category: IncidentCategory, lang: str) -> str:
+class NamedCategory(Protocol):
+    """What naming a category needs: a full category or a page's ``CategoryNames``."""
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def name_fr(self) -> str: ...
+    @property
+    def name_en(self) -> str: ...
+
+
+def category_name(category: NamedCategory, lang: str) -> str:
     return _pick(category.name_fr, category.name_en, lang) or category.code
 
 

@@ -7,8 +7,20 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Uuid,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from poche_api.incidents.workflow import OPEN
@@ -32,6 +44,40 @@ from poche_api.models import (
 OPEN_STATUSES = sorted(str(status) for status in OPEN)
 # What an agent has in hand: claimed and not yet closed or waiting on a date or a reporter.
 IN_HAND_STATUSES = ("assigned", "in_progress", "reopened")
+
+
+@dataclass(frozen=True)
+class CategoryNames:
+    code: str
+    name_fr: str
+    name_en: str
+
+
+@dataclass(frozen=True)
+class PageNames:
+    """What a page of staff views names besides the reports: one statement, whatever the page."""
+
+    categories: dict[uuid.UUID, CategoryNames]
+    teams: dict[uuid.UUID, str]
+    rules: dict[uuid.UUID, str]
+    tracking_codes: dict[uuid.UUID, str]
+
+
+_IDS = ARRAY(Uuid())
+_PAGE_NAMES = text(
+    "SELECT 'category' AS kind, id, code AS name, name_fr, name_en FROM incident_categories "
+    "WHERE id = ANY(:categories) "
+    "UNION ALL SELECT 'team', id, slug, NULL, NULL FROM teams WHERE id = ANY(:teams) "
+    "UNION ALL SELECT 'rule', id, name, NULL, NULL FROM incident_routing_rules "
+    "WHERE id = ANY(:rules) "
+    "UNION ALL SELECT 'report', id, tracking_code, NULL, NULL FROM incident_reports "
+    "WHERE id = ANY(:reports)"
+).bindparams(
+    bindparam("categories", type_=_IDS),
+    bindparam("teams", type_=_IDS),
+    bindparam("rules", type_=_IDS),
+    bindparam("reports", type_=_IDS),
+)
 
 
 def degrees_box(lat: float, lon: float, radius_m: float) -> tuple[float, float, float, float]:
@@ -65,9 +111,11 @@ def _within(lat: float, lon: float, radius_m: float) -> list[ColumnElement[bool]
 @dataclass(frozen=True)
 class QueueFilter:
     team_ids: Sequence[uuid.UUID] | None = None
+    team_slugs: Sequence[str] | None = None  # resolved by the query itself
     assignee_id: uuid.UUID | None = None
     statuses: Sequence[str] | None = None
     category_ids: Sequence[uuid.UUID] | None = None
+    category_codes: Sequence[str] | None = None  # resolved by the query itself
     commune_insee: str | None = None
     overdue_at: datetime | None = None  # only reports past their SLA at this instant
     triage: bool = False  # the unrouted queue
@@ -201,6 +249,35 @@ class IncidentRepository:
         found: IncidentReport | None = await self.session.scalar(query)
         return found
 
+    async def page_names(
+        self,
+        *,
+        categories: Sequence[uuid.UUID],
+        teams: Sequence[uuid.UUID],
+        rules: Sequence[uuid.UUID],
+        reports: Sequence[uuid.UUID],
+    ) -> PageNames:
+        rows = await self.session.execute(
+            _PAGE_NAMES,
+            {
+                "categories": sorted(set(categories)),
+                "teams": sorted(set(teams)),
+                "rules": sorted(set(rules)),
+                "reports": sorted(set(reports)),
+            },
+        )
+        names = PageNames(categories={}, teams={}, rules={}, tracking_codes={})
+        for kind, row_id, name, name_fr, name_en in rows:
+            if kind == "category":
+                names.categories[row_id] = CategoryNames(name, name_fr, name_en)
+            elif kind == "team":
+                names.teams[row_id] = name
+            elif kind == "rule":
+                names.rules[row_id] = name
+            else:
+                names.tracking_codes[row_id] = name
+        return names
+
     async def tracking_codes(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
         if not ids:
             return {}
@@ -292,11 +369,19 @@ class IncidentRepository:
             conditions.append(IncidentReport.team_id.is_(None))
         elif where.team_ids is not None:
             conditions.append(IncidentReport.team_id.in_(where.team_ids))
+        elif where.team_slugs is not None:
+            teams = select(Team.id).where(Team.slug.in_(where.team_slugs))
+            conditions.append(IncidentReport.team_id.in_(teams.scalar_subquery()))
         if where.assignee_id is not None:
             conditions.append(IncidentReport.assignee_id == where.assignee_id)
         conditions.append(IncidentReport.status.in_(where.statuses or OPEN_STATUSES))
         if where.category_ids is not None:
             conditions.append(IncidentReport.category_id.in_(where.category_ids))
+        if where.category_codes is not None:
+            codes = select(IncidentCategory.id).where(
+                IncidentCategory.code.in_(where.category_codes)
+            )
+            conditions.append(IncidentReport.category_id.in_(codes.scalar_subquery()))
         if where.commune_insee is not None:
             conditions.append(IncidentReport.commune_insee == where.commune_insee)
         if where.overdue_at is not None:

@@ -8,10 +8,10 @@ followers and staff.
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from poche_api.incidents import schemas
-from poche_api.incidents.catalogue import category_name
+from poche_api.incidents.catalogue import NamedCategory, category_name
 from poche_api.incidents.workflow import OPEN, Status, label
 from poche_api.models import IncidentCategory, IncidentEvent, IncidentPhoto, IncidentReport
 
@@ -72,6 +72,45 @@ def timeline(
     return entries
 
 
+def _shared_fields(
+    report: IncidentReport,
+    category: NamedCategory,
+    *,
+    lang: str,
+    viewer: str | None,
+    photos: Sequence[IncidentPhoto],
+    reopen_days: int,
+    duplicate_code: str | None,
+    events: Sequence[IncidentEvent] | None,
+    privileged: bool,
+) -> dict[str, Any]:
+    """The fields every audience's view has, each built once (staff pages render 20 at a time)."""
+    mine = viewer is not None and report.reporter == viewer
+    return {
+        "id": report.id,
+        "tracking_code": report.tracking_code,
+        "category": category.code,
+        "category_name": category_name(category, lang),
+        "status": Status(report.status),
+        "status_label": label(report.status, lang),
+        "location": schemas.PointIn(lat=report.lat, lon=report.lon),
+        "commune_insee": report.commune_insee,
+        "address": report.address,
+        "attributes": dict(report.attributes) if (mine or privileged) else None,
+        "photos": [photo_view(p) for p in photos if privileged or not p.hidden],
+        "supporters": report.supporters,
+        "mine": mine,
+        "expected_by": report.sla_due_at,
+        "scheduled_for": report.scheduled_for,
+        "resolution": report.resolution_reason,
+        "duplicate_of": duplicate_code,
+        "can_reopen_until": can_reopen_until(report, reopen_days) if mine else None,
+        "created_at": report.created_at,
+        "updated_at": report.updated_at,
+        "timeline": timeline(events, viewer, lang) if events is not None else None,
+    }
+
+
 def report_view(
     report: IncidentReport,
     category: IncidentCategory,
@@ -85,37 +124,26 @@ def report_view(
     events: Sequence[IncidentEvent] | None = None,
     privileged: bool = False,
 ) -> schemas.Report:
-    mine = viewer is not None and report.reporter == viewer
     return schemas.Report(
-        id=report.id,
-        tracking_code=report.tracking_code,
-        category=category.code,
-        category_name=category_name(category, lang),
-        status=Status(report.status),
-        status_label=label(report.status, lang),
-        location=schemas.PointIn(lat=report.lat, lon=report.lon),
-        commune_insee=report.commune_insee,
-        address=report.address,
+        **_shared_fields(
+            report,
+            category,
+            lang=lang,
+            viewer=viewer,
+            photos=photos,
+            reopen_days=reopen_days,
+            duplicate_code=duplicate_code,
+            events=events,
+            privileged=privileged,
+        ),
         description=_description(report, lang),
-        attributes=dict(report.attributes) if (mine or privileged) else None,
-        photos=[photo_view(p) for p in photos if privileged or not p.hidden],
-        supporters=report.supporters,
         following=following,
-        mine=mine,
-        expected_by=report.sla_due_at,
-        scheduled_for=report.scheduled_for,
-        resolution=report.resolution_reason,
-        duplicate_of=duplicate_code,
-        can_reopen_until=can_reopen_until(report, reopen_days) if mine else None,
-        created_at=report.created_at,
-        updated_at=report.updated_at,
-        timeline=timeline(events, viewer, lang) if events is not None else None,
     )
 
 
 def staff_view(
     report: IncidentReport,
-    category: IncidentCategory,
+    category: NamedCategory,
     *,
     lang: str,
     viewer: str,
@@ -127,21 +155,21 @@ def staff_view(
     duplicate_code: str | None = None,
     events: Sequence[IncidentEvent] | None = None,
 ) -> schemas.StaffReport:
-    public = report_view(
-        report,
-        category,
-        lang=lang,
-        viewer=viewer,
-        photos=photos,
-        following=False,
-        reopen_days=reopen_days,
-        duplicate_code=duplicate_code,
-        events=events,
-        privileged=True,
-    )
     return schemas.StaffReport(
-        **public.model_dump(exclude={"description"}),
+        **_shared_fields(
+            report,
+            category,
+            lang=lang,
+            viewer=viewer,
+            photos=photos,
+            reopen_days=reopen_days,
+            duplicate_code=duplicate_code,
+            events=events,
+            privileged=True,
+        ),
+        # Staff read the text even when moderation hid it from the public.
         description=report.description or None,
+        following=False,
         priority=report.priority,
         team=team_slug,
         assignee_id=report.assignee_id,

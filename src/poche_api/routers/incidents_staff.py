@@ -19,7 +19,7 @@ from poche_api.incidents.workflow import OPEN, Status
 from poche_api.kit.i18n import LanguageDep
 from poche_api.kit.pagination import PageParamsDep
 from poche_api.kit.timeutil import utcnow
-from poche_api.models import IncidentReport, Team
+from poche_api.models import IncidentReport
 from poche_api.territory.service import TerritoryService
 
 router = APIRouter(prefix="/agent", tags=["incidents: field agents"])
@@ -66,33 +66,34 @@ async def render(
     lang: str,
     *,
     with_history: bool = False,
-    known_teams: dict[uuid.UUID, Team] | None = None,
 ) -> list[schemas.StaffReport]:
     repo = IncidentRepository.from_session(session)
-    categories = await repo.categories_by_id([r.category_id for r in reports])
-    teams = dict(known_teams or {})
-    teams |= await repo.teams_by_id(
-        [r.team_id for r in reports if r.team_id and r.team_id not in teams]
+    # One statement each for the page's names and photos, whatever its length.
+    names = await repo.page_names(
+        categories=[r.category_id for r in reports],
+        teams=[r.team_id for r in reports if r.team_id],
+        rules=[r.routing_rule_id for r in reports if r.routing_rule_id],
+        reports=[r.duplicate_of_id for r in reports if r.duplicate_of_id],
     )
-    # One query each for the whole page, whatever its length.
-    rules = await repo.rule_names([r.routing_rule_id for r in reports if r.routing_rule_id])
     photos_of = photos_by_report(await repo.photos([r.id for r in reports]))
-    codes = await repo.tracking_codes([r.duplicate_of_id for r in reports if r.duplicate_of_id])
     now = utcnow()
+    reopen_days = _settings(request).incident_reopen_days
     views = []
     for report in reports:
         views.append(
             staff_view(
                 report,
-                categories[report.category_id],
+                names.categories[report.category_id],
                 lang=lang,
                 viewer=who.key,
                 photos=photos_of.get(report.id, []),
-                team_slug=teams[report.team_id].slug if report.team_id else None,
-                rule_name=rules.get(report.routing_rule_id) if report.routing_rule_id else None,
+                team_slug=names.teams[report.team_id] if report.team_id else None,
+                rule_name=names.rules.get(report.routing_rule_id)
+                if report.routing_rule_id
+                else None,
                 now=now,
-                reopen_days=_settings(request).incident_reopen_days,
-                duplicate_code=codes.get(report.duplicate_of_id)
+                reopen_days=reopen_days,
+                duplicate_code=names.tracking_codes.get(report.duplicate_of_id)
                 if report.duplicate_of_id
                 else None,
                 events=await repo.events(report.id) if with_history else None,
@@ -132,7 +133,7 @@ async def queue(
     sort: Annotated[Literal["deadline", "distance"], Query()] = "deadline",
     lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
     lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
-) -> schemas.StaffReportList:
+) -> Response:
     who = service.caller(principal)
     repo = IncidentRepository.from_session(session)
     if scope == "triage" and not who.is_supervisor:
@@ -140,17 +141,11 @@ async def queue(
             ("La file de tri est réservée aux superviseurs.", "Triage is for supervisors."),
             slug="insufficient-role",
         )
-    category_ids = None
-    if category:
-        found = [await repo.category_by_code(code) for code in category]
-        category_ids = [c.id for c in found if c is not None]
-    # The caller's teams, read once: they filter the queue and name the team of every item.
-    teams = await repo.teams_by_slug(sorted(principal.teams)) if scope == "teams" else {}
     where = QueueFilter(
-        team_ids=list(teams) if scope == "teams" else None,
+        team_slugs=sorted(principal.teams) if scope == "teams" else None,
         assignee_id=principal.id if scope == "mine" else None,
         statuses=[str(s) for s in status] if status else None,
-        category_ids=category_ids,
+        category_codes=category,
         commune_insee=commune,
         overdue_at=utcnow() if overdue else None,
         triage=scope == "triage",
@@ -174,8 +169,13 @@ async def queue(
         next_cursor = page.next_cursor(
             rows, lambda r: [(r.sla_due_at or FAR_FUTURE).isoformat(), str(r.id)]
         )
-    items = await render(session, request, rows[: page.limit], who, lang, known_teams=teams)
-    return schemas.StaffReportList(items=items, next_cursor=next_cursor)
+    items = await render(session, request, rows[: page.limit], who, lang)
+    # Built and checked once above: serialise without FastAPI validating the page again.
+    return Response(
+        schemas.StaffReportList(items=items, next_cursor=next_cursor).model_dump_json().encode(),
+        media_type="application/json",
+        headers={"Cache-Control": "private, no-cache"},
+    )
 
 
 @router.get(
