@@ -65,7 +65,9 @@ class Preferences(BaseModel):
 
     language: LanguageCode = Field("fr", description="Language of the messages")
     transport_lines: list[str] = Field(
-        default_factory=list, max_length=30, description="Followed lines (e.g. `T1`, `F2`)"
+        default_factory=list,
+        max_length=30,
+        description="Followed lines: route ids as `/v1/transport/lines` gives them (e.g. `TCAR:91`)",
     )
     transport_stops: list[str] = Field(
         default_factory=list, max_length=30, description="Followed stops (departure alerts)"
