@@ -7,6 +7,11 @@ client-generated id and an ``Idempotency-Key`` as the app's offline queue sends 
 ``--concurrency`` requests in flight over as many keep-alive connections. Bodies are built before
 the clock starts, so the client's own work is a send and a read.
 
+``arrivals``: GETs one path open-loop: requests start at Poisson-distributed instants at
+``--rate`` per second whatever the answers, as independent agents refreshing their queue do, and
+each latency counts from its scheduled start (so a slow answer delays no measurement, unlike a
+closed loop such as wrk's).
+
 ``photos``: ``PhotoProcessor.process`` on the same JPEG, in this process: each photo alone (one
 after the other) for its latency, then all at once through the processor's own bound
 (``POCHE_MEDIA_CONCURRENCY``) for its throughput.
@@ -138,6 +143,48 @@ async def creates(
     }
 
 
+async def arrivals(
+    url: str, path: str, token: str, rate: float, duration: float, seed: int = 2026
+) -> dict[str, Any]:
+    import random
+
+    import httpx
+
+    rnd = random.Random(seed)
+    starts, at = [], 0.0
+    while True:
+        at += rnd.expovariate(rate)
+        if at >= duration:
+            break
+        starts.append(at)
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "gzip"}
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+        await client.get(path, headers=headers)  # one connection open before the clock starts
+        origin = time.perf_counter()
+
+        async def one(offset: float) -> None:
+            await asyncio.sleep(max(0.0, origin + offset - time.perf_counter()))
+            response = await client.get(path, headers=headers)
+            latencies.append(time.perf_counter() - (origin + offset))
+            key = str(response.status_code)
+            statuses[key] = statuses.get(key, 0) + 1
+
+        await asyncio.gather(*(one(offset) for offset in starts))
+        elapsed = time.perf_counter() - origin
+    return {
+        "rate": rate,
+        "count": len(latencies),
+        "per_second": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        "max_ms": max(latencies) * 1000,
+        "statuses": statuses,
+    }
+
+
 async def photos(photo: bytes, count: int) -> dict[str, Any]:
     from poche_api.config import Settings
     from poche_api.media.images import PhotoProcessor
@@ -175,10 +222,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     create.add_argument("--photo", type=Path, required=True)
     create.add_argument("--concurrency", type=int, default=8)
     create.add_argument("--warmup", type=int, default=8)
+    open_loop = sub.add_parser("arrivals")
+    open_loop.add_argument("--url", required=True)
+    open_loop.add_argument("--path", required=True)
+    open_loop.add_argument("--token", required=True)
+    open_loop.add_argument("--rate", type=float, required=True)
+    open_loop.add_argument("--duration", type=float, default=30)
     reference = sub.add_parser("photos")
     reference.add_argument("--photo", type=Path, required=True)
     reference.add_argument("--count", type=int, default=20)
     args = parser.parse_args(argv)
+    if args.what == "arrivals":
+        result = asyncio.run(arrivals(args.url, args.path, args.token, args.rate, args.duration))
+        print(json.dumps(result))
+        return 0
     photo = args.photo.read_bytes()
     if args.what == "creates":
         jobs = json.loads(args.jobs.read_text(encoding="utf-8"))

@@ -73,6 +73,7 @@ RESULTS = REPO / "benchmarks" / "RESULTS.md"
 AGENT_EMAIL = "demo.agent@metropole-rouen-normandie.fr"
 ROUEN_HOTEL_DE_VILLE = (49.4432, 1.0993)
 GOAL_P99_MS = 50.0
+ARRIVALS_SECONDS = 30.0
 WRK_TIMEOUT_S = 30
 READY_TIMEOUT = 300.0
 QUEUE = "/v1/agent/reports"
@@ -104,6 +105,7 @@ class Options:
     duration: float
     warmup: float
     connections: tuple[int, ...]
+    rates: tuple[float, ...]
     results: Path | None
 
 
@@ -399,6 +401,7 @@ def bench_queue(options: Options, url: str, stored: Stored) -> list[str]:
                 raise BenchmarkError(f"{path}: HTTP {answer.status} {answer.body[:300]!r}")
             answers[key] = answer
         runs = measure_queue("poche-api", port, paths, token, options)
+        arrivals = measure_arrivals(port, paths["teams"], token, options)
     finally:
         server.stop()
     plans = asyncio.run(explain_queue(url, stored.agent_team))
@@ -427,7 +430,37 @@ def bench_queue(options: Options, url: str, stored: Stored) -> list[str]:
             runs += measure_queue(f"bare-{key}", bare_port, {key: path}, token, options)
         finally:
             bare.stop()
-    return render_queue(options, stored, answers, runs, plans)
+    return render_queue(options, stored, answers, runs, plans, arrivals)
+
+
+def measure_arrivals(port: int, path: str, token: str, options: Options) -> list[dict[str, Any]]:
+    """The team queue under open-loop arrivals at each rate (client on CPU 1)."""
+    results = []
+    for rate in options.rates:
+        result = run_child(
+            [
+                "arrivals",
+                "--url",
+                f"http://{HOST}:{port}",
+                "--path",
+                path,
+                "--token",
+                token,
+                "--rate",
+                f"{rate:g}",
+                "--duration",
+                f"{ARRIVALS_SECONDS if not options.quick else 5:g}",
+            ],
+            1,
+            OUT / f"queue-arrivals-{rate:g}.txt",
+        )
+        print(
+            f"  arrivals {rate:g}/s: p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms",
+            flush=True,
+        )
+        results.append(result)
+        time.sleep(2)
+    return results
 
 
 # -------------------------------------------------------------------------------- create
@@ -666,6 +699,7 @@ def render_queue(
     answers: dict[str, Any],
     runs: list[QueueRun],
     plans: list[dict[str, Any]],
+    arrivals: list[dict[str, Any]],
 ) -> list[str]:
     poche = {(r.scenario, r.connections): r.result for r in runs if r.server == "poche-api"}
     bare = {(r.scenario, r.connections): r.result for r in runs if r.server != "poche-api"}
@@ -734,9 +768,37 @@ def render_queue(
             f"than about {saturated * GOAL_P99_MS / 1000:.1f} requests are in flight at once."
         ),
         "",
+        (
+            "Open-loop arrivals (`benchmarks/incidents/load.py arrivals`, client pinned to "
+            "CPU 1): "
+            "scope=teams requests start at Poisson-distributed instants at each rate for "
+            f"{ARRIVALS_SECONDS:g} s whatever the answers, each latency counted from its scheduled "
+            "start, as independent agents refreshing their queue load the server. For scale "
+            "(an assumption, not a figure from the Métropole): 300 field agents each refreshing "
+            "once a minute make 5 requests/s."
+        ),
+        "",
+        "| Arrival rate | answered | answered/s | p50 | p99 | max | statuses |",
+        "|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for arrival in arrivals:
+        lines.append(
+            f"| {arrival['rate']:g}/s | {arrival['count']:,} | {arrival['per_second']:.1f} | "
+            f"{_ms(arrival['p50_ms'])} | {_ms(arrival['p99_ms'])} | {_ms(arrival['max_ms'])} | "
+            + ", ".join(f"{k}: {v:,}" for k, v in sorted(arrival["statuses"].items()))
+            + " |"
+        )
+    lines += [
+        "",
         f"Goal (issue #6): queue p99 ≤ {GOAL_P99_MS:g} ms.",
         "",
     ]
+    for arrival in arrivals:
+        ok = arrival["p99_ms"] <= GOAL_P99_MS and set(arrival["statuses"]) == {"200"}
+        lines.append(
+            f"- open loop at {arrival['rate']:g} requests/s: p99 {_ms(arrival['p99_ms'])} — "
+            f"**{'met' if ok else 'NOT met'}**"
+        )
     for connections in options.connections:
         worst = max(poche[(key, connections)].p99_ms for key, _l, _p in QUEUE_SCENARIOS)
         errors = sum(
@@ -893,7 +955,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         "--photo", default="4000x3000", help="JPEG size WIDTHxHEIGHT (4000x3000, 12 MP)"
     )
     parser.add_argument("--duration", type=float, help="seconds per wrk run (10; quick 2)")
-    parser.add_argument("--connections", default="1,16,64", help="wrk connection counts (1,16,64)")
+    parser.add_argument(
+        "--connections", default="1,4,16,64", help="wrk connection counts (1,4,16,64)"
+    )
+    parser.add_argument(
+        "--rates", default="5,10,20,40", help="open-loop arrival rates per second (5,10,20,40)"
+    )
     parser.add_argument("--results", type=Path, help=f"markdown to update (default {RESULTS})")
     args = parser.parse_args(argv)
     which = tuple(args.which) or ("queue", "create")
@@ -915,6 +982,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         duration=args.duration or (2.0 if args.quick else 10.0),
         warmup=1.0 if args.quick else 3.0,
         connections=tuple(int(c) for c in args.connections.split(",")),
+        rates=tuple(float(r) for r in args.rates.split(",")),
         results=results,
     )
 
