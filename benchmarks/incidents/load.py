@@ -167,9 +167,12 @@ async def arrivals(
 
         async def one(offset: float) -> None:
             await asyncio.sleep(max(0.0, origin + offset - time.perf_counter()))
-            response = await client.get(path, headers=headers)
+            try:
+                response = await client.get(path, headers=headers)
+                key = str(response.status_code)
+            except httpx.HTTPError as exc:  # an overloaded server drops connections: counted
+                key = type(exc).__name__
             latencies.append(time.perf_counter() - (origin + offset))
-            key = str(response.status_code)
             statuses[key] = statuses.get(key, 0) + 1
 
         await asyncio.gather(*(one(offset) for offset in starts))

@@ -959,7 +959,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         "--connections", default="1,4,16,64", help="wrk connection counts (1,4,16,64)"
     )
     parser.add_argument(
-        "--rates", default="5,10,20,40", help="open-loop arrival rates per second (5,10,20,40)"
+        "--rates", default="5,10,20", help="open-loop arrival rates per second (5,10,20)"
     )
     parser.add_argument("--results", type=Path, help=f"markdown to update (default {RESULTS})")
     args = parser.parse_args(argv)
