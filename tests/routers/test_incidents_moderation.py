@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest_asyncio
 from redis.asyncio import Redis
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from poche_api.config import Settings
 from poche_api.incidents.views import REDACTED
+from poche_api.models import PushNotification
 from tests.incidents.casting import cast_with_media
 from tests.incidents.conftest import ROUEN_HOTEL_DE_VILLE, Cast
 from tests.media.photos import photo
@@ -96,7 +98,7 @@ async def test_a_hidden_report_is_gone_for_the_public_but_not_for_its_reporter_o
     assert rid not in near.text
     mine = (await cast.call("resident_a", "GET", detail)).json()
     assert mine["mine"]
-    assert mine["description"] is None  # hidden: nobody reads it on the public side
+    assert mine["description"] == "Trou profond devant l'arrêt de bus"  # their own words
     assert await _status(cast, "agent", f"/v1/agent/reports/{rid}") == 200
     assert await _status(cast, "supervisor", detail) == 200
     staff = (await cast.call("agent", "GET", f"/v1/agent/reports/{rid}")).json()
@@ -204,3 +206,47 @@ async def test_moderation_checks_the_version_and_the_body(cast: Cast) -> None:
     assert unknown.status_code == 404
     log = (await cast.call("supervisor", "GET", f"/v1/agent/reports/{rid}/moderation")).json()
     assert log == {"hidden": False, "description_redacted": False, "hidden_photos": [], "items": []}
+
+
+async def test_followers_lose_a_hidden_report_its_reporter_keeps_it(
+    cast: Cast, session: AsyncSession
+) -> None:
+    filed = await _filed(cast, with_photo=True)
+    rid, code, [shot] = filed["id"], filed["tracking_code"], filed["photos"]
+    detail, track = f"/v1/incidents/reports/{rid}", f"/v1/incidents/track/{code}"
+    assert (await cast.call("resident_b", "PUT", f"{detail}/follow")).status_code == 204
+    assert (await cast.call("device", "POST", f"{detail}/support")).status_code == 204
+
+    await _moderate(cast, "supervisor", rid, action="hide_report", reason="Propos injurieux")
+    await cast.call("agent", "POST", f"/v1/agent/reports/{rid}/claim")
+    started = await cast.call(  # a public change: pushed to followers
+        "agent",
+        "POST",
+        f"/v1/agent/reports/{rid}/transitions",
+        json={"status": "in_progress", "public_note": "Équipe en route"},
+    )
+    assert started.status_code == 200, started.text
+
+    for who in ("resident_b", "device"):
+        assert await _status(cast, who, detail) == 404, who
+        assert await _status(cast, who, track) == 404, who
+        assert await _status(cast, who, shot["url"]) == 404, who
+        followed = await cast.call(who, "GET", "/v1/incidents/reports/mine?followed=true")
+        assert followed.json()["items"] == [], who
+        assert (await cast.call(who, "POST", f"{detail}/support")).status_code == 404, who
+    pushed = await session.scalars(
+        select(PushNotification.target).where(PushNotification.params["report_id"].astext == rid)
+    )
+    assert set(pushed) == {cast.keys["resident_a"]}  # the reporter only
+    # A follower can still stop following what they no longer see.
+    assert (await cast.call("resident_b", "DELETE", f"{detail}/follow")).status_code == 204
+    mine = (await cast.call("resident_a", "GET", detail)).json()
+    assert mine["description"] == "Trou profond devant l'arrêt de bus"  # their own text
+    assert [p["id"] for p in mine["photos"]] == [shot["id"]]
+    assert await _status(cast, "resident_a", shot["url"]) == 200
+
+    await _moderate(cast, "supervisor", rid, action="unhide_report", reason="Erreur")
+
+    assert await _status(cast, "device", detail) == 200
+    followed = await cast.call("device", "GET", "/v1/incidents/reports/mine?followed=true")
+    assert [item["id"] for item in followed.json()["items"]] == [rid]
