@@ -148,7 +148,7 @@ async def test_a_redacted_description_is_what_everyone_reads(cast: Cast) -> None
     assert english.json()["description"] == REDACTED["en"]
 
 
-async def test_a_hidden_photo_is_404_for_the_public_but_served_to_its_reporter_and_staff(
+async def test_a_hidden_photo_is_404_for_the_public_and_its_reporter_but_served_to_staff(
     cast: Cast,
 ) -> None:
     filed = await _filed(cast, with_photo=True)
@@ -160,12 +160,13 @@ async def test_a_hidden_photo_is_404_for_the_public_but_served_to_its_reporter_a
     )
 
     assert hidden.status_code == 201, hidden.text
-    for who in ("nobody", "resident_b"):
+    for who in ("nobody", "resident_b", "resident_a"):
         assert await _status(cast, who, shot["url"]) == 404, who
         assert await _status(cast, who, shot["thumbnail_url"]) == 404, who
-    public = (await cast.call("nobody", "GET", f"/v1/incidents/reports/{rid}")).json()
-    assert public["photos"] == []
-    for who in ("resident_a", "agent", "supervisor"):
+    for who in ("nobody", "resident_a"):
+        seen = (await cast.call(who, "GET", f"/v1/incidents/reports/{rid}")).json()
+        assert seen["photos"] == [], who
+    for who in ("agent", "supervisor"):
         served = await cast.call(who, "GET", shot["url"])
         assert served.status_code == 200, who
         assert served.headers["cache-control"].startswith("private")
@@ -250,3 +251,57 @@ async def test_followers_lose_a_hidden_report_its_reporter_keeps_it(
     assert await _status(cast, "device", detail) == 200
     followed = await cast.call("device", "GET", "/v1/incidents/reports/mine?followed=true")
     assert [item["id"] for item in followed.json()["items"]] == [rid]
+
+
+def _max_age(cache_control: str) -> int:
+    [value] = [part.split("=")[1] for part in cache_control.split(", ") if "max-age" in part]
+    return int(value)
+
+
+async def test_shared_caches_must_ask_again_so_a_hidden_photo_leaves_them(cast: Cast) -> None:
+    filed = await _filed(cast, with_photo=True)
+    rid, [shot] = filed["id"], filed["photos"]
+    public = await cast.call("nobody", "GET", shot["url"])
+    cache = public.headers["cache-control"]
+    assert cache.startswith("public") and "must-revalidate" in cache
+    assert _max_age(cache) <= 60  # a hidden photo stays in a shared cache a minute at most
+
+    hidden = await _moderate(
+        cast, "supervisor", rid, action="hide_photo", photo_id=shot["id"], reason="Plaque"
+    )
+    assert hidden.status_code == 201, hidden.text
+
+    again = await cast.call(
+        "nobody", "GET", shot["url"], headers={"If-None-Match": public.headers["etag"]}
+    )
+    assert again.status_code == 404  # the cache's revalidation drops it
+    staff = await cast.call("agent", "GET", shot["url"])
+    assert staff.status_code == 200
+    assert staff.headers["cache-control"].startswith("private")
+
+
+async def test_a_photo_of_a_private_category_is_never_in_a_shared_cache(cast: Cast) -> None:
+    response = await cast.call(
+        "resident_a",
+        "POST",
+        "/v1/incidents/reports",
+        data={
+            "report": json.dumps(
+                {
+                    "category": "graffiti-injurieux",
+                    "location": ROUEN_HOTEL_DE_VILLE,
+                    "description": "Tag injurieux sur la porte",
+                    "attributes": {},
+                }
+            )
+        },
+        files=[("photos", ("IMG_0002.jpg", photo("JPEG"), "image/jpeg"))],
+    )
+    assert response.status_code == 201, response.text
+    [shot] = response.json()["photos"]
+
+    own = await cast.call("resident_a", "GET", shot["url"])
+
+    assert own.status_code == 200
+    assert own.headers["cache-control"].startswith("private")
+    assert await _status(cast, "nobody", shot["url"]) == 404
