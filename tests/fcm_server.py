@@ -23,11 +23,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_in_thread(app: ASGIApp, probe_path: str) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free 127.0.0.1 port in a thread (real HTTP); yields its
-    base URL once ``probe_path`` answers."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+def serve_in_thread(
+    app: ASGIApp, probe_path: str, *, port: int | None = None, **options: Any
+) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1 (``port``, else a free one) in a thread (real
+    HTTP); yields its base URL once ``probe_path`` answers. ``options`` go to uvicorn.Config
+    (``lifespan="on"`` makes a failed startup fail here instead of being logged)."""
+    port = port or free_port()
+    chosen: dict[str, Any] = {"log_level": "warning", "access_log": False, **options}
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, **chosen)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -38,6 +42,8 @@ def serve_in_thread(app: ASGIApp, probe_path: str) -> Iterator[str]:
             httpx.get(f"{base}{probe_path}", timeout=1)
             break
         except httpx.TransportError:
+            if not thread.is_alive():
+                raise RuntimeError(f"the server of {base} stopped before answering") from None
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)

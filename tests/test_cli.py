@@ -1,9 +1,11 @@
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from poche_api.cli import cli, generate_openapi
+from tests.test_config import PRODUCTION
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,3 +34,19 @@ def test_export_check_fails_on_a_stale_document(tmp_path: Path) -> None:
     written = CliRunner().invoke(cli, ["openapi", "export", "--output", str(stale)])
     assert written.exit_code == 0
     assert stale.read_text(encoding="utf-8") == generate_openapi()
+
+
+def test_demo_is_refused_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A complete production configuration whose database nobody listens on: the refusal must
+    # come before any connection, with a message saying why.
+    for name, value in {
+        **PRODUCTION,
+        "database_url": "postgresql://poche@127.0.0.1:9/poche",
+    }.items():
+        monkeypatch.setenv(f"POCHE_{name.upper()}", str(value))
+
+    result = CliRunner().invoke(cli, ["demo"])
+
+    assert result.exit_code == 1
+    assert "refused in production" in result.output
+    assert "seeded" not in result.output

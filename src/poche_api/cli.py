@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from poche_api.config import Settings
+from poche_api.config import Environment, Settings
 
 cli = typer.Typer(
     help="poche-api: backend of « Ma Métropole dans ma poche ».", no_args_is_help=True
@@ -60,13 +60,17 @@ def serve(
 
 @cli.command()
 def demo() -> None:
-    """Seed the Rouen demo data into the configured database (idempotent)."""
+    """Seed the Rouen demo data into the configured database (idempotent; refused in production)."""
     from poche_api.app import resolve_database_url
     from poche_api.db import create_engine
     from poche_api.demo import seed_demo
     from poche_api.migrate import upgrade_async
 
     settings = _settings()
+    # As POCHE_DEMO_SEED is: demo identities and data never reach a production database.
+    if settings.env is Environment.production:
+        typer.echo("poche-api demo: refused in production (POCHE_ENV=production)", err=True)
+        raise typer.Exit(1)
 
     async def run() -> list[str]:
         url, _handle = await resolve_database_url(settings)

@@ -1,12 +1,10 @@
-"""The app under uvicorn on a free 127.0.0.1 port, simulators mounted on the same server, so the
-backend reaches its OIDC simulators over real HTTP. Its writes are real commits: the identity
-tables are emptied after each test."""
+"""The app under uvicorn on a free 127.0.0.1 port (in a thread), simulators mounted on the same
+server, so the backend reaches its OIDC simulators over real HTTP. Its writes are real commits:
+the identity tables are emptied after each test."""
 
-import asyncio
 import base64
 import hashlib
 import secrets
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +14,6 @@ import fakeredis
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,6 +22,7 @@ from poche_api import app as app_module
 from poche_api.app import create_app
 from poche_api.config import Settings
 from poche_api.redis import create_redis
+from tests.fcm_server import free_port, serve_in_thread
 
 APP_REDIRECT = "fr.metropole-rouen-normandie.poche:/auth/callback"
 IDENTITY_TABLES = (
@@ -163,9 +161,7 @@ def live_settings(settings: Settings) -> Settings:
 async def live(
     live_settings: Settings, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Live]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
+    port = free_port()
     configured = live_settings.model_copy(
         update={
             "public_url": f"http://127.0.0.1:{port}",
@@ -188,23 +184,15 @@ async def live(
         )
     await shared.flushdb()
     await _empty_identity_tables(engine)
-    uvicorn_server = uvicorn.Server(
-        uvicorn.Config(create_app(configured), log_config=None, access_log=False, lifespan="on")
-    )
-    task = asyncio.create_task(uvicorn_server.serve(sockets=[sock]))
-    while not uvicorn_server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
     try:
-        async with httpx.AsyncClient(
-            base_url=configured.public_url, follow_redirects=False, timeout=20
-        ) as http:
-            yield Live(http, configured, engine, shared)
+        with serve_in_thread(
+            create_app(configured), "/livez", port=port, log_config=None, lifespan="on"
+        ):
+            async with httpx.AsyncClient(
+                base_url=configured.public_url, follow_redirects=False, timeout=20
+            ) as http:
+                yield Live(http, configured, engine, shared)
     finally:
-        uvicorn_server.should_exit = True
-        await task
-        sock.close()
         await shared.flushdb()
         await shared.aclose()
         await _empty_identity_tables(engine)

@@ -46,7 +46,10 @@ async def _rows_containing(live: Live, needles: list[str]) -> list[str]:
 
 @pytest.fixture
 def live_settings(settings: Settings, tmp_path: Path) -> Settings:
-    return settings.model_copy(update={"media_local_root": tmp_path / "media"})
+    # No in-memory public cache: a report read before the erasure is read again after it.
+    return settings.model_copy(
+        update={"media_local_root": tmp_path / "media", "public_cache_seconds": 0}
+    )
 
 
 @pytest_asyncio.fixture
@@ -256,3 +259,58 @@ async def test_a_device_signs_in_and_is_linked_with_its_credential(live: Live) -
     assert linked.json()["linked_at"] is not None
     mine = (await live.http.get("/v1/me/devices", headers=bearer(tokens))).json()
     assert [d["id"] for d in mine] == [device.json()["id"]]
+
+
+async def test_erasure_scrubs_contact_data_from_the_reports_kept(
+    live: Live, catalogue: None
+) -> None:
+    tokens = await live.sign_in()
+    pothole = await _file(
+        live,
+        tokens["access_token"],
+        description="Trou énorme. Rappelez-moi au 06 12 34 56 78 ou +33 7 98 76 54 32 "
+        "(camille.martin@example.fr)",
+    )
+    light = await _file(
+        live,
+        tokens["access_token"],
+        category="lampadaire-eteint",
+        description="Éteint depuis lundi",
+        attributes={"numero": "EP-118, voisin au 0611223344"},
+    )
+    pothole_id = await _report_id(live, pothole)
+    async with live.engine.begin() as connection:
+        await connection.execute(
+            text(
+                "UPDATE incident_reports SET status = 'resolved', resolved_at = now(), "
+                "closed_at = now() WHERE id = :id"
+            ),
+            {"id": pothole_id},
+        )
+    reopened = await live.http.post(
+        f"/v1/incidents/reports/{pothole_id}/reopen",
+        json={"reason": "Toujours là, joignable au 02.35.52.68.10"},
+        headers=bearer(tokens),
+    )
+    assert reopened.status_code == 200, reopened.text
+
+    erased = await live.http.delete("/v1/me", headers=bearer(tokens))
+
+    assert erased.status_code == 204
+    public = (await live.http.get(f"/v1/incidents/track/{pothole}")).json()
+    marker = "[coordonnées supprimées]"
+    assert public["description"] == f"Trou énorme. Rappelez-moi au {marker} ou {marker} ({marker})"
+    assert f"Toujours là, joignable au {marker}" in [e["note"] for e in public["timeline"]]
+    assert (await live.http.get(f"/v1/incidents/track/{light}")).json()["description"] == (
+        "Éteint depuis lundi"
+    )
+    leftovers = await _rows_containing(
+        live, ["06 12 34 56 78", "98 76 54 32", "camille.martin", "0611223344", "02.35.52.68.10"]
+    )
+    assert leftovers == []
+    async with live.engine.connect() as connection:
+        answers = await connection.scalar(
+            text("SELECT attributes FROM incident_reports WHERE tracking_code = :code"),
+            {"code": light},
+        )
+    assert answers == {"numero": f"EP-118, voisin au {marker}"}

@@ -151,6 +151,45 @@ async def test_contact_data_and_follows_go_after_the_contact_retention(
     assert (late.contacts_erased, late.follows_removed) == (0, 1)
 
 
+async def test_contact_data_in_the_text_goes_after_the_contact_retention(
+    session: AsyncSession, store: LocalStore, retention_settings: Settings
+) -> None:
+    reporter = f"resident:{uuid.uuid4()}"
+    text = "Trou profond, rappelez-moi au 06 12 34 56 78 ou camille@example.fr"
+    answers = {"danger": "fort", "note": "tel +33612345678"}
+    old = await rows.report(
+        session, reporter=reporter, closed_days_ago=400, description=text, attributes=answers
+    )
+    recent = await rows.report(
+        session, reporter=reporter, closed_days_ago=10, description=text, attributes=answers
+    )
+    for report in (old, recent):
+        session.add(
+            IncidentEvent(
+                report_id=report.id,
+                at=utcnow(),
+                actor=reporter,
+                actor_role="reporter",
+                action="transition",
+                public_note="Toujours là : 07 11 22 33 44",
+                data={},
+            )
+        )
+    await session.flush()
+
+    await run_retention(session, retention_settings, store)
+
+    marker = "[coordonnées supprimées]"
+    assert old.description == f"Trou profond, rappelez-moi au {marker} ou {marker}"
+    assert old.attributes == {"danger": "fort", "note": f"tel {marker}"}
+    assert (recent.description, recent.attributes) == (text, answers)
+    query = select(IncidentEvent.report_id, IncidentEvent.public_note).where(
+        IncidentEvent.public_note.is_not(None)
+    )
+    notes = {row[0]: row[1] for row in await session.execute(query)}
+    assert notes == {old.id: f"Toujours là : {marker}", recent.id: "Toujours là : 07 11 22 33 44"}
+
+
 async def test_a_backlog_drains_in_bounded_batches_over_several_runs(
     session: AsyncSession,
     store: LocalStore,

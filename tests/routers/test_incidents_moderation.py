@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest_asyncio
 from redis.asyncio import Redis
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from poche_api.config import Settings
 from poche_api.incidents.views import REDACTED
+from poche_api.models import PushNotification
 from tests.incidents.casting import cast_with_media
 from tests.incidents.conftest import ROUEN_HOTEL_DE_VILLE, Cast
 from tests.media.photos import photo
@@ -96,7 +98,7 @@ async def test_a_hidden_report_is_gone_for_the_public_but_not_for_its_reporter_o
     assert rid not in near.text
     mine = (await cast.call("resident_a", "GET", detail)).json()
     assert mine["mine"]
-    assert mine["description"] is None  # hidden: nobody reads it on the public side
+    assert mine["description"] == "Trou profond devant l'arrêt de bus"  # their own words
     assert await _status(cast, "agent", f"/v1/agent/reports/{rid}") == 200
     assert await _status(cast, "supervisor", detail) == 200
     staff = (await cast.call("agent", "GET", f"/v1/agent/reports/{rid}")).json()
@@ -146,7 +148,7 @@ async def test_a_redacted_description_is_what_everyone_reads(cast: Cast) -> None
     assert english.json()["description"] == REDACTED["en"]
 
 
-async def test_a_hidden_photo_is_404_for_the_public_but_served_to_its_reporter_and_staff(
+async def test_a_hidden_photo_is_404_for_the_public_and_its_reporter_but_served_to_staff(
     cast: Cast,
 ) -> None:
     filed = await _filed(cast, with_photo=True)
@@ -158,12 +160,13 @@ async def test_a_hidden_photo_is_404_for_the_public_but_served_to_its_reporter_a
     )
 
     assert hidden.status_code == 201, hidden.text
-    for who in ("nobody", "resident_b"):
+    for who in ("nobody", "resident_b", "resident_a"):
         assert await _status(cast, who, shot["url"]) == 404, who
         assert await _status(cast, who, shot["thumbnail_url"]) == 404, who
-    public = (await cast.call("nobody", "GET", f"/v1/incidents/reports/{rid}")).json()
-    assert public["photos"] == []
-    for who in ("resident_a", "agent", "supervisor"):
+    for who in ("nobody", "resident_a"):
+        seen = (await cast.call(who, "GET", f"/v1/incidents/reports/{rid}")).json()
+        assert seen["photos"] == [], who
+    for who in ("agent", "supervisor"):
         served = await cast.call(who, "GET", shot["url"])
         assert served.status_code == 200, who
         assert served.headers["cache-control"].startswith("private")
@@ -204,3 +207,102 @@ async def test_moderation_checks_the_version_and_the_body(cast: Cast) -> None:
     assert unknown.status_code == 404
     log = (await cast.call("supervisor", "GET", f"/v1/agent/reports/{rid}/moderation")).json()
     assert log == {"hidden": False, "description_redacted": False, "hidden_photos": [], "items": []}
+
+
+async def test_followers_lose_a_hidden_report_its_reporter_keeps_it(
+    cast: Cast, session: AsyncSession
+) -> None:
+    filed = await _filed(cast, with_photo=True)
+    rid, code, [shot] = filed["id"], filed["tracking_code"], filed["photos"]
+    detail, track = f"/v1/incidents/reports/{rid}", f"/v1/incidents/track/{code}"
+    assert (await cast.call("resident_b", "PUT", f"{detail}/follow")).status_code == 204
+    assert (await cast.call("device", "POST", f"{detail}/support")).status_code == 204
+
+    await _moderate(cast, "supervisor", rid, action="hide_report", reason="Propos injurieux")
+    await cast.call("agent", "POST", f"/v1/agent/reports/{rid}/claim")
+    started = await cast.call(  # a public change: pushed to followers
+        "agent",
+        "POST",
+        f"/v1/agent/reports/{rid}/transitions",
+        json={"status": "in_progress", "public_note": "Équipe en route"},
+    )
+    assert started.status_code == 200, started.text
+
+    for who in ("resident_b", "device"):
+        assert await _status(cast, who, detail) == 404, who
+        assert await _status(cast, who, track) == 404, who
+        assert await _status(cast, who, shot["url"]) == 404, who
+        followed = await cast.call(who, "GET", "/v1/incidents/reports/mine?followed=true")
+        assert followed.json()["items"] == [], who
+        assert (await cast.call(who, "POST", f"{detail}/support")).status_code == 404, who
+    pushed = await session.scalars(
+        select(PushNotification.target).where(PushNotification.params["report_id"].astext == rid)
+    )
+    assert set(pushed) == {cast.keys["resident_a"]}  # the reporter only
+    # A follower can still stop following what they no longer see.
+    assert (await cast.call("resident_b", "DELETE", f"{detail}/follow")).status_code == 204
+    mine = (await cast.call("resident_a", "GET", detail)).json()
+    assert mine["description"] == "Trou profond devant l'arrêt de bus"  # their own text
+    assert [p["id"] for p in mine["photos"]] == [shot["id"]]
+    assert await _status(cast, "resident_a", shot["url"]) == 200
+
+    await _moderate(cast, "supervisor", rid, action="unhide_report", reason="Erreur")
+
+    assert await _status(cast, "device", detail) == 200
+    followed = await cast.call("device", "GET", "/v1/incidents/reports/mine?followed=true")
+    assert [item["id"] for item in followed.json()["items"]] == [rid]
+
+
+def _max_age(cache_control: str) -> int:
+    [value] = [part.split("=")[1] for part in cache_control.split(", ") if "max-age" in part]
+    return int(value)
+
+
+async def test_shared_caches_must_ask_again_so_a_hidden_photo_leaves_them(cast: Cast) -> None:
+    filed = await _filed(cast, with_photo=True)
+    rid, [shot] = filed["id"], filed["photos"]
+    public = await cast.call("nobody", "GET", shot["url"])
+    cache = public.headers["cache-control"]
+    assert cache.startswith("public")
+    assert "must-revalidate" in cache
+    assert _max_age(cache) <= 60  # a hidden photo stays in a shared cache a minute at most
+
+    hidden = await _moderate(
+        cast, "supervisor", rid, action="hide_photo", photo_id=shot["id"], reason="Plaque"
+    )
+    assert hidden.status_code == 201, hidden.text
+
+    again = await cast.call(
+        "nobody", "GET", shot["url"], headers={"If-None-Match": public.headers["etag"]}
+    )
+    assert again.status_code == 404  # the cache's revalidation drops it
+    staff = await cast.call("agent", "GET", shot["url"])
+    assert staff.status_code == 200
+    assert staff.headers["cache-control"].startswith("private")
+
+
+async def test_a_photo_of_a_private_category_is_never_in_a_shared_cache(cast: Cast) -> None:
+    response = await cast.call(
+        "resident_a",
+        "POST",
+        "/v1/incidents/reports",
+        data={
+            "report": json.dumps(
+                {
+                    "category": "graffiti-injurieux",
+                    "location": ROUEN_HOTEL_DE_VILLE,
+                    "description": "Tag injurieux sur la porte",
+                    "attributes": {},
+                }
+            )
+        },
+        files=[("photos", ("IMG_0002.jpg", photo("JPEG"), "image/jpeg"))],
+    )
+    assert response.status_code == 201, response.text
+    [shot] = response.json()["photos"]
+
+    own = await cast.call("resident_a", "GET", shot["url"])
+
+    assert own.status_code == 200
+    assert own.headers["cache-control"].startswith("private")
+    assert await _status(cast, "nobody", shot["url"]) == 404

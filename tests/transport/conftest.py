@@ -1,9 +1,7 @@
 """Transport fixtures: the transit simulator on a real port, the simulator's GTFS imported once."""
 
-import asyncio
-import socket
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,7 +9,6 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from redis.asyncio import Redis
@@ -26,34 +23,18 @@ from poche_api.transport.realtime import RealtimeCache
 from poche_api.transport.repository import TransportRepository
 from poche_api.transport.service import TransportService
 from tests.conftest import build_app, principal_from_test_header, state_per_request
+from tests.fcm_server import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_TRANSIT = ROOT / ".." / "shared" / "data" / "transit"
 PRINCIPAL_HEADER = "X-Test-Principal"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest_asyncio.fixture(scope="session")
-async def sim_url(settings: Settings) -> AsyncIterator[str]:
+@pytest.fixture(scope="session")
+def sim_url(settings: Settings) -> Iterator[str]:
     """The transit simulator served by uvicorn on a free 127.0.0.1 port."""
-    port = _free_port()
-    config = uvicorn.Config(
-        transit.build(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-            await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    with serve_in_thread(transit.build(settings), "/scenario", lifespan="off") as base:
+        yield base
 
 
 @pytest.fixture(scope="session")

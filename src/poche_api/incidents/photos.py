@@ -1,5 +1,9 @@
 """Report photos: re-encoded by the media layer, stored, and served back under authorisation.
 
+A photo is served to whoever may see its report, except a photo hidden by moderation (staff
+only). Public ones are cached briefly and revalidated, so hiding one takes effect in shared caches
+within a minute; the others are for private caches only.
+
 Photos are processed and stored before the report's transaction commits; if it rolls back, the
 objects are orphans that the retention job sweeps (their keys are random, nothing links to them).
 """
@@ -15,12 +19,16 @@ from starlette.responses import Response
 
 from poche_api.errors import NotFound
 from poche_api.incidents.repository import IncidentRepository
-from poche_api.incidents.service import Caller
+from poche_api.incidents.service import Caller, visible_report
 from poche_api.kit.caching import etag_matches
 from poche_api.media.images import PhotoProcessor
 from poche_api.media.storage import ObjectStore
 
 CONTENT_TYPE = "image/webp"
+# Any public photo may be hidden by moderation later: shared caches keep it a minute, then ask
+# again with its ETag (a cheap 304 while it is public, a 404 once hidden).
+PUBLIC_CACHE = "public, max-age=60, must-revalidate"
+PRIVATE_CACHE = "private, max-age=300"
 
 
 def _store(request: Request) -> ObjectStore:
@@ -79,16 +87,15 @@ async def serve(
     missing = NotFound(("Photo introuvable.", "Photo not found."), slug="photo-not-found")
     if photo is None or photo.purged_at is not None or variant not in photo.variants:
         raise missing
-    report = await repo.report(photo.report_id)
-    if report is None:
-        raise missing
-    category = await repo.category(report.category_id)
+    try:  # whoever may see the report, as its page decides
+        report, category = await visible_report(session, photo.report_id, who)
+    except NotFound:
+        raise missing from None
+    if photo.hidden and not (who is not None and who.is_staff):
+        raise missing  # hidden by moderation: staff only, its reporter included
     restricted = photo.hidden or report.hidden or category.private
-    privileged = who is not None and (who.is_staff or report.reporter == who.key)
-    if restricted and not privileged:
-        raise missing
     tag = f'"{photo.id.hex}-{variant}"'
-    cache = "private, max-age=300" if restricted else "public, max-age=86400"
+    cache = PRIVATE_CACHE if restricted else PUBLIC_CACHE
     if etag_matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers={"ETag": tag, "Cache-Control": cache})
     data = await _store(request).get(photo.variants[variant]["key"])

@@ -5,7 +5,9 @@ for what an install did before signing in: both count (the erasure runs before i
 the devices). Erasure keeps each report for the public record but unlinks it from the person:
 reporter and contact e-mail erased, the resident's keys in the history and on photos replaced,
 follows deleted (the "me too" count they added stays), feedback comments deleted (the rating
-stays, under a random key).
+stays, under a random key). What they wrote may hold contact data: e-mail addresses and phone
+numbers are scrubbed from their reports' descriptions, their answers to the category's questions
+and the notes they left on the public timeline ("not fixed" reasons).
 """
 
 import uuid
@@ -18,8 +20,15 @@ from poche_api.identity.privacy import erasure_step, export_section
 from poche_api.incidents.repository import IncidentRepository
 from poche_api.incidents.retention import RetentionRepository
 from poche_api.incidents.views import photo_view
+from poche_api.kit import contacts
 from poche_api.kit.timeutil import utcnow
-from poche_api.models import Device, IncidentFeedback, IncidentFollow, IncidentReport
+from poche_api.models import (
+    Device,
+    IncidentEvent,
+    IncidentFeedback,
+    IncidentFollow,
+    IncidentReport,
+)
 
 
 async def principal_keys(session: AsyncSession, resident_id: uuid.UUID) -> list[str]:
@@ -101,6 +110,16 @@ async def erase(session: AsyncSession, resident_id: uuid.UUID) -> None:
         report.reporter = None
         report.contact_email = None
         report.contact_purged_at = now
+        report.description = contacts.scrub(report.description)
+        report.attributes = contacts.scrub_values(dict(report.attributes))
+    # Before anonymise_traces replaces the keys these notes are found by.
+    notes = await session.scalars(
+        select(IncidentEvent).where(
+            IncidentEvent.actor.in_(keys), IncidentEvent.public_note.is_not(None)
+        )
+    )
+    for event in notes:
+        event.public_note = contacts.scrub(event.public_note or "")
     await repo.delete_follows(keys=keys)
     await repo.anonymise_traces(keys=keys)
     await session.flush()

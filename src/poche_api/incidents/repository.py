@@ -318,6 +318,8 @@ class IncidentRepository:
             select(IncidentReport)
             .join(IncidentFollow, IncidentFollow.report_id == IncidentReport.id)
             .where(IncidentFollow.principal == principal)
+            # A report hidden by moderation stays listed for its reporter only.
+            .where(~IncidentReport.hidden | (IncidentReport.reporter == principal))
         )
         if after is not None:
             query = query.where(

@@ -3,9 +3,10 @@
 * Photos of reports closed more than the category's ``photo_retention_days`` ago: their files are
   deleted from the object store and the row is marked ``purged_at`` (views skip it).
 * Contact data of reports closed more than ``contact_retention_days`` ago: the reporter's key and
-  e-mail are erased (``contact_purged_at``), and the resident or device keys left in the history,
-  on photos and on feedback replaced, so nothing links the report to a person; its follows are
-  removed too (also those added after the erasure). The "me too" count stays.
+  e-mail are erased (``contact_purged_at``), e-mail addresses and phone numbers scrubbed from the
+  description, the answers and residents' public notes, and the resident or device keys left in
+  the history, on photos and on feedback replaced, so nothing links the report to a person; its
+  follows are removed too (also those added after the erasure). The "me too" count stays.
 * Orphan photo files (stored by an upload whose report transaction rolled back) are swept once
   older than a grace period: the store is listed (a local folder is walked, S3 is listed with
   ListObjectsV2) and every photo folder no ``incident_photos`` row names is deleted.
@@ -45,6 +46,7 @@ from sqlalchemy.orm import QueryableAttribute
 from poche_api import metrics
 from poche_api.config import Settings
 from poche_api.jobs import JobContext, registry
+from poche_api.kit import contacts
 from poche_api.kit.timeutil import utcnow
 from poche_api.media.storage import LocalStore, ObjectStore, S3Store, store_from_settings
 from poche_api.models import (
@@ -170,6 +172,18 @@ class RetentionRepository:
         result = await self.session.execute(delete(IncidentFollow).where(where))
         return int(getattr(result, "rowcount", 0) or 0)
 
+    async def scrub_resident_notes(self, report_ids: Sequence[uuid.UUID]) -> None:
+        """Contact data out of the public notes residents and devices left on these reports."""
+        events = await self.session.scalars(
+            select(IncidentEvent).where(
+                IncidentEvent.report_id.in_(report_ids),
+                _personal(IncidentEvent.actor),
+                IncidentEvent.public_note.is_not(None),
+            )
+        )
+        for event in events:
+            event.public_note = contacts.scrub(event.public_note or "")
+
     async def anonymise_traces(
         self, *, report_ids: Sequence[uuid.UUID] = (), keys: Sequence[str] = ()
     ) -> None:
@@ -236,8 +250,12 @@ async def erase_contacts(session: AsyncSession, now: datetime, limit: int) -> in
         report.reporter = None
         report.contact_email = None
         report.contact_purged_at = now
+        report.description = contacts.scrub(report.description)
+        report.attributes = contacts.scrub_values(dict(report.attributes))
     if reports:
-        await repo.anonymise_traces(report_ids=[report.id for report in reports])
+        report_ids = [report.id for report in reports]
+        await repo.scrub_resident_notes(report_ids)
+        await repo.anonymise_traces(report_ids=report_ids)
     await session.flush()
     return len(reports)
 

@@ -298,7 +298,8 @@ async def route(
 async def visible_report(
     session: AsyncSession, report_id: uuid.UUID, who: Caller | None
 ) -> tuple[IncidentReport, IncidentCategory]:
-    """A report the caller may see: public ones, plus private/hidden ones to their people."""
+    """A report the caller may see: public ones; private ones to their reporter, followers and
+    teams; hidden ones (moderation) to their reporter and teams only."""
     repo = IncidentRepository.from_session(session)
     report = await repo.report(report_id)
     if report is None:
@@ -312,9 +313,21 @@ async def visible_report(
         team_ids = await repo.team_ids_by_slug(sorted(who.principal.teams))
         if who.is_supervisor or report.team_id in team_ids:
             return report, category
-    if who is not None and await repo.follow(report.id, who.key) is not None:
+    if who is not None and not report.hidden and await repo.follow(report.id, who.key) is not None:
         return report, category
     raise _not_found()
+
+
+async def followed_or_visible_report(
+    session: AsyncSession, report_id: uuid.UUID, who: Caller
+) -> IncidentReport:
+    """What the caller may stop following: a report they follow even if hidden since, or any
+    report they may see."""
+    repo = IncidentRepository.from_session(session)
+    report = await repo.report(report_id)
+    if report is not None and await repo.follow(report.id, who.key) is not None:
+        return report
+    return (await visible_report(session, report_id, who))[0]
 
 
 def ensure_handles(who: Caller, report: IncidentReport, team_ids: Sequence[uuid.UUID]) -> None:
@@ -496,6 +509,8 @@ async def notify_followers(
             f"{settings.public_url.rstrip('/')}/v1/incidents/photos/{photo.id}/large.webp"
         )
     followers = await repo.followers(report.id)
+    if report.hidden:  # moderation hid it: only its reporter still follows it
+        followers = [principal for principal in followers if principal == report.reporter]
     for principal in followers:
         await notify(
             session,

@@ -2,7 +2,8 @@
 
 The public never sees who reported, the answers to the category's questions, internal notes, or
 anything hidden by moderation; a private category's reports are visible only to their reporter,
-followers and staff.
+followers and staff, a report hidden by moderation only to its reporter (without its hidden
+photos) and staff.
 """
 
 import uuid
@@ -31,12 +32,18 @@ def photo_view(photo: IncidentPhoto) -> schemas.Photo:
     )
 
 
-def _description(report: IncidentReport, lang: str) -> str | None:
-    if report.hidden:
+def _description(report: IncidentReport, lang: str, *, own: bool) -> str | None:
+    # A hidden report's text is for its reporter (their own words) and staff; a redaction
+    # replaced the text itself, so the reporter reads the redaction too.
+    if report.hidden and not own:
         return None
     if report.description_redacted and not report.description:
         return REDACTED["en" if lang == "en" else "fr"]
     return report.description or None
+
+
+def _is_reporter(report: IncidentReport, viewer: str | None) -> bool:
+    return viewer is not None and report.reporter == viewer
 
 
 def can_reopen_until(report: IncidentReport, reopen_days: int) -> datetime | None:
@@ -136,7 +143,7 @@ def report_view(
             events=events,
             privileged=privileged,
         ),
-        description=_description(report, lang),
+        description=_description(report, lang, own=privileged or _is_reporter(report, viewer)),
         following=following,
     )
 

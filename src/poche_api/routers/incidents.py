@@ -325,7 +325,7 @@ async def follow(report_id: ReportId, principal: AnyPrincipal, session: SessionD
 )
 async def unfollow(report_id: ReportId, principal: AnyPrincipal, session: SessionDep) -> Response:
     who = service.caller(principal)
-    report, _ = await service.visible_report(session, report_id, who)
+    report = await service.followed_or_visible_report(session, report_id, who)
     await service.unfollow(session, report, who)
     return Response(status_code=204)
 
