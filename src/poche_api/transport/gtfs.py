@@ -424,7 +424,11 @@ class _Loader:
             self.error(f"{member}:{row['line']}: invalid value ({row['message']})")
 
     async def attach(self) -> None:
-        """Attach every loaded table to its parent: this builds their indexes."""
+        """Index every loaded table as its parent is, then attach it (which adopts the indexes).
+
+        Left to ATTACH, the indexes would be built without parallel workers; a plain
+        CREATE INDEX (or ADD PRIMARY KEY) may use them, about a third faster on stop_times.
+        """
         await self.connection.execute("SET LOCAL maintenance_work_mem = '256MB'")
         for parent, name in self.tables.items():
             member = next(
@@ -432,6 +436,8 @@ class _Loader:
                 parent.removeprefix("transport_") + ".txt",
             )
             try:
+                for statement in await self._index_statements(parent, name):
+                    await self.connection.execute(statement)
                 await self.connection.execute(
                     f"ALTER TABLE {parent} ATTACH PARTITION {name}"
                     f" FOR VALUES IN ({int(self.version)})"
@@ -439,6 +445,25 @@ class _Loader:
             except asyncpg.UniqueViolationError as exc:
                 raise InvalidFeed([*self.errors, f"{member}: duplicate ({exc.detail})"]) from exc
             await self.connection.execute(f"ANALYZE {name}")
+
+    async def _index_statements(self, parent: str, table: str) -> list[str]:
+        """The statements giving ``table`` the primary key and indexes of ``parent``."""
+        keys = await self.connection.fetch(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = $1::regclass AND contype = 'p'",
+            parent,
+        )
+        indexes = await self.connection.fetch(
+            "SELECT pg_get_indexdef(indexrelid) FROM pg_index"
+            " WHERE indrelid = $1::regclass AND NOT indisprimary ORDER BY indexrelid",
+            parent,
+        )
+        statements = [f"ALTER TABLE {table} ADD {row[0]}" for row in keys]
+        for (definition,) in indexes:
+            # "CREATE [UNIQUE] INDEX name ON ONLY parent USING ...": the same on the partition.
+            head, tail = definition.split(" INDEX ", 1)[0], definition.split(" USING ", 1)[1]
+            statements.append(f"{head} INDEX ON {table} USING {tail}")
+        return statements
 
 
 def _copy_error(member: str, exc: asyncpg.PostgresError) -> str:
@@ -625,17 +650,24 @@ async def _load(loader: _Loader) -> tuple[str, date | None, date | None]:
     # One pass over stop_times: each trip's first departure (kept on the trip), whether all its
     # stops exist and its times are not negative (an interval reads "-01:00:00"); the offending
     # lines are looked up only when something is wrong.
-    checked = await loader.connection.fetchrow(
-        f"WITH per_trip AS MATERIALIZED (SELECT trip_id, min(departure_seconds) AS first,"  # noqa: S608 - table names are ours
+    # The pass is a table of its own first: a statement that writes (the UPDATE) is planned
+    # without parallel workers, a CREATE TABLE AS is not.
+    per_trip = f"gtfs_per_trip_{int(loader.version)}"
+    await loader.connection.execute(
+        f"CREATE TEMPORARY TABLE {per_trip} ON COMMIT DROP AS"  # noqa: S608 - table names are ours
+        " SELECT trip_id, min(departure_seconds) AS first,"
         f" bool_and(stop_id IN (SELECT stop_id FROM {stops_table})) AS stops_known,"
         " min(least(arrival_seconds, departure_seconds)) < 0 AS negative"
-        f" FROM {stop_times} GROUP BY trip_id),"
-        f" updated AS (UPDATE {trips} t SET start_seconds = p.first FROM per_trip p"
-        " WHERE t.trip_id = p.trip_id RETURNING 1)"
-        " SELECT (SELECT count(*) FROM per_trip) AS trips,"
-        " (SELECT count(*) FROM updated) AS known,"
-        " (SELECT count(*) FROM per_trip WHERE NOT stops_known OR negative) AS wrong"
+        f" FROM {stop_times} GROUP BY trip_id"
     )
+    checked = await loader.connection.fetchrow(
+        f"WITH updated AS (UPDATE {trips} t SET start_seconds = p.first FROM {per_trip} p"  # noqa: S608 - table names are ours
+        " WHERE t.trip_id = p.trip_id RETURNING 1)"
+        f" SELECT (SELECT count(*) FROM {per_trip}) AS trips,"
+        " (SELECT count(*) FROM updated) AS known,"
+        f" (SELECT count(*) FROM {per_trip} WHERE NOT stops_known OR negative) AS wrong"
+    )
+    await loader.connection.execute(f"DROP TABLE {per_trip}")
     if checked["known"] < checked["trips"] or checked["wrong"]:
         await loader.first_errors(
             "stop_times.txt",
