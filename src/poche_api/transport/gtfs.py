@@ -22,6 +22,7 @@ import io
 import logging
 import re
 import tempfile
+import time
 import zipfile
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
@@ -75,6 +76,9 @@ class ImportResult:
     feed_start_date: date | None
     feed_end_date: date | None
     replaced_versions: list[int]
+    # Wall seconds of each step (a member's COPY, the reference checks, the indexes, the
+    # switch): where an import spends its time, for the logs and the benchmark.
+    seconds: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -255,6 +259,14 @@ class _Loader:
         self.names = set(archive.namelist())
         self.tables: dict[str, str] = {}  # parent table → this version's member of it, if loaded
         self.staged: dict[str, str] = {}  # parent table → the temporary table its rows wait in
+        self.seconds: dict[str, float] = {}
+        self._since = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        """Charge the time since the last lap to ``step``."""
+        now = time.perf_counter()
+        self.seconds[step] = round(self.seconds.get(step, 0.0) + now - self._since, 3)
+        self._since = now
 
     def error(self, message: str) -> None:
         self.errors.append(message)
@@ -335,6 +347,7 @@ class _Loader:
         if batch:
             count += await self._flush(member, target, columns, batch)
         self.counts[member.removesuffix(".txt")] = count
+        self.lap(member)
         return count
 
     async def _flush(
@@ -444,6 +457,7 @@ class _Loader:
         alter += [f"DROP COLUMN {column}" for column in dropped_after]
         await self.connection.execute(f"ALTER TABLE {target} {', '.join(alter)}")
         self.counts[member.removesuffix(".txt")] = count
+        self.lap(member)
         return count
 
     async def first_errors(self, member: str, query: str, *arguments: Any) -> None:
@@ -680,6 +694,7 @@ async def _load(loader: _Loader) -> tuple[str, date | None, date | None]:
         " OR NOT service_id = ANY($1::text[])",
         sorted(services),
     )
+    loader.lap("references")
     await loader.copy_raw("stop_times.txt")
     trips, stop_times = loader.table("transport_trips"), loader.table("transport_stop_times")
     # One pass over stop_times: each trip's first departure (kept on the trip), whether all its
@@ -724,6 +739,7 @@ async def _load(loader: _Loader) -> tuple[str, date | None, date | None]:
             f"LEFT JOIN {per_trip} p ON p.trip_id = s.trip_id",
         )
     await loader.connection.execute(f"DROP TABLE {per_trip}")
+    loader.lap("references")
     trips = loader.table("transport_trips")
 
     if "frequencies.txt" in loader.names:
@@ -803,6 +819,7 @@ async def import_gtfs(
             if loader.errors:
                 raise InvalidFeed(loader.errors)
             await loader.attach()
+            loader.lap("indexes")
             await connection.execute(
                 "UPDATE transport_feed_versions SET status = 'ready', timezone = $2,"
                 " feed_start_date = $3, feed_end_date = $4, counts = $5::jsonb WHERE id = $1",
@@ -812,12 +829,19 @@ async def import_gtfs(
                 end,
                 orjson.dumps(loader.counts).decode(),
             )
+        loader.lap("commit")
     replaced = await activate(connection, version)
+    loader.lap("switch")
     logger.info(
         "gtfs imported",
-        extra={"feed_version": version, "counts": loader.counts, "replaced": replaced},
+        extra={
+            "feed_version": version,
+            "counts": loader.counts,
+            "replaced": replaced,
+            "seconds": loader.seconds,
+        },
     )
-    return ImportResult(version, loader.counts, timezone, start, end, replaced)
+    return ImportResult(version, loader.counts, timezone, start, end, replaced, loader.seconds)
 
 
 async def activate(connection: asyncpg.Connection, version: int) -> list[int]:
