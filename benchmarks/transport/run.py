@@ -699,7 +699,7 @@ def bench_http(duration: float, connections: int) -> list[str]:
 # --------------------------------------------------------------------------------- report
 
 
-def write_section(body: list[str], command: str) -> None:
+def write_section(body: list[str], command: str, load_before: float) -> None:
     header = [
         "## Transport: GTFS import, TripUpdates merge, departures endpoint",
         "",
@@ -707,7 +707,7 @@ def write_section(body: list[str], command: str) -> None:
         "",
         (
             f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} CPUs; "
-            f"1-min load average before: {os.getloadavg()[0]:.2f}"
+            f"1-min load average before: {load_before:.2f}, after: {os.getloadavg()[0]:.2f}"
         ),
         (
             f"- Python {platform.python_version()}, protobuf {_version('protobuf')}, "
@@ -741,6 +741,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown benchmark(s): {sorted(unknown)}")
     WORK.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()[0]
     body: list[str] = []
     if "import" in which:
         body += [*bench_import(), ""]
@@ -749,7 +750,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "http" in which:
         body += [*bench_http(options.duration, options.connections), ""]
     command = ".venv/bin/python -m benchmarks.transport.run " + " ".join(argv)
-    write_section(body, command.strip())
+    write_section(body, command.strip(), load_before)
     print("\n".join(body))
     return 0
 
