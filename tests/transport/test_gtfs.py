@@ -94,6 +94,9 @@ class TestImport:
         )
         assert old_rows == 0
         assert seen["stop_times.txt"] == result.counts["stop_times"] > 5000
+        # Where the import spent its time, step by step (logged, and read by the benchmark).
+        steps = {"stop_times.txt", "trips.txt", "references", "indexes", "commit", "switch"}
+        assert steps <= result.seconds.keys()
         late = await raw.fetchval(
             "SELECT max(departure_seconds) FROM transport_stop_times WHERE feed_version = $1",
             result.feed_version,

@@ -1,9 +1,10 @@
 """GTFS import: validate, load with ``COPY``, switch atomically.
 
 Every GTFS table is partitioned by ``feed_version``: a version's rows live in their own tables
-in the ``gtfs_versions`` schema, loaded without indexes, then attached (which builds the
-indexes once, by sorting) in the transaction that records the version. The switch flips the
-active flag; the replaced versions' tables are dropped, not deleted row by row.
+in the ``gtfs_versions`` schema, loaded without indexes, indexed once (by sorting, with
+parallel workers) and attached in the transaction that records the version. The switch flips
+the active flag; the replaced versions' tables are dropped, not deleted row by row. Trips wait
+in a temporary table until stop_times give each its first departure, then land in one INSERT.
 
 The big members (trips, stop_times, shapes) are streamed as raw CSV bytes straight into
 ``COPY``: PostgreSQL parses them, converts the times (``25:10:00`` → 90600) in generated
@@ -21,6 +22,7 @@ import io
 import logging
 import re
 import tempfile
+import time
 import zipfile
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
@@ -74,6 +76,9 @@ class ImportResult:
     feed_start_date: date | None
     feed_end_date: date | None
     replaced_versions: list[int]
+    # Wall seconds of each step (a member's COPY, the reference checks, the indexes, the
+    # switch): where an import spends its time, for the logs and the benchmark.
+    seconds: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -253,6 +258,15 @@ class _Loader:
         self.counts: dict[str, int] = {}
         self.names = set(archive.namelist())
         self.tables: dict[str, str] = {}  # parent table → this version's member of it, if loaded
+        self.staged: dict[str, str] = {}  # parent table → the temporary table its rows wait in
+        self.seconds: dict[str, float] = {}
+        self._since = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        """Charge the time since the last lap to ``step``."""
+        now = time.perf_counter()
+        self.seconds[step] = round(self.seconds.get(step, 0.0) + now - self._since, 3)
+        self._since = now
 
     def error(self, message: str) -> None:
         self.errors.append(message)
@@ -260,8 +274,40 @@ class _Loader:
             raise InvalidFeed(self.errors)
 
     def table(self, parent: str) -> str:
-        """This version's table of ``parent``; an empty one if its member was not loaded."""
-        return self.tables.get(parent) or partition(parent, self.version)
+        """This version's table of ``parent`` (or the one its rows wait in); an empty one if its
+        member was not loaded."""
+        return self.staged.get(parent) or self.tables.get(parent) or partition(parent, self.version)
+
+    async def stage(self, parent: str) -> str:
+        """A temporary table like ``parent`` (not written to the WAL), for rows that get columns
+        computed later: one INSERT then writes them once, where an UPDATE would write them twice
+        and leave the dead copies to every index build and ANALYZE after it."""
+        name = f"pg_temp.gtfs_{parent}_{int(self.version)}"
+        await self.connection.execute(
+            f"CREATE TEMPORARY TABLE {name.split('.')[1]} (LIKE {parent} INCLUDING DEFAULTS)"
+            " ON COMMIT DROP"
+        )
+        self.staged[parent] = name
+        return name
+
+    async def unstage(self, parent: str, computed: dict[str, str], joins: str = "") -> None:
+        """Move the staged rows of ``parent`` into this version's table, the ``computed``
+        columns from their SQL expressions (``s`` is the staged row; ``joins`` may add more)."""
+        staged = self.staged.pop(parent)
+        target = await self.create(parent)
+        columns = [
+            row[0]
+            for row in await self.connection.fetch(
+                "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0"
+                " AND NOT attisdropped ORDER BY attnum",
+                parent,
+            )
+        ]
+        values = ", ".join(computed.get(column, f"s.{column}") for column in columns)
+        await self.connection.execute(
+            f"INSERT INTO {target} ({', '.join(columns)}) SELECT {values} FROM {staged} s {joins}"  # noqa: S608 - names are ours
+        )
+        await self.connection.execute(f"DROP TABLE {staged}")
 
     async def create(self, parent: str) -> str:
         """This version's table of ``parent``: same columns, no index yet, and the check that
@@ -301,6 +347,7 @@ class _Loader:
         if batch:
             count += await self._flush(member, target, columns, batch)
         self.counts[member.removesuffix(".txt")] = count
+        self.lap(member)
         return count
 
     async def _flush(
@@ -316,15 +363,16 @@ class _Loader:
             self.progress(member, len(batch))
         return len(batch)
 
-    async def copy_raw(self, member: str) -> int:
-        """Stream ``member``'s bytes into COPY (CSV): PostgreSQL parses and converts each row."""
+    async def copy_raw(self, member: str, *, staged: bool = False) -> int:
+        """Stream ``member``'s bytes into COPY (CSV): PostgreSQL parses and converts each row.
+        ``staged``: into a temporary table, for :meth:`unstage` to move."""
         parent, fields = COPIED_MEMBERS[member]
         header = _header(self.archive, member)
         by_name = {field.name: field for field in fields}
         missing = [f.name for f in fields if f.required and f.name not in header]
         if missing:
             raise InvalidFeed([*self.errors, f"{member}: missing column {', '.join(missing)}"])
-        target = await self.create(parent)
+        target = await (self.stage(parent) if staged else self.create(parent))
         # Turn the copied table into one that takes the member's columns as they come: raw
         # columns for converted fields (their target generated from them), throwaway columns
         # for fields we do not keep. All of it is dropped again before the table is attached.
@@ -409,6 +457,7 @@ class _Loader:
         alter += [f"DROP COLUMN {column}" for column in dropped_after]
         await self.connection.execute(f"ALTER TABLE {target} {', '.join(alter)}")
         self.counts[member.removesuffix(".txt")] = count
+        self.lap(member)
         return count
 
     async def first_errors(self, member: str, query: str, *arguments: Any) -> None:
@@ -424,7 +473,11 @@ class _Loader:
             self.error(f"{member}:{row['line']}: invalid value ({row['message']})")
 
     async def attach(self) -> None:
-        """Attach every loaded table to its parent: this builds their indexes."""
+        """Index every loaded table as its parent is, then attach it (which adopts the indexes).
+
+        Left to ATTACH, the indexes would be built without parallel workers; a plain
+        CREATE INDEX (or ADD PRIMARY KEY) may use them, about a third faster on stop_times.
+        """
         await self.connection.execute("SET LOCAL maintenance_work_mem = '256MB'")
         for parent, name in self.tables.items():
             member = next(
@@ -432,6 +485,8 @@ class _Loader:
                 parent.removeprefix("transport_") + ".txt",
             )
             try:
+                for statement in await self._index_statements(parent, name):
+                    await self.connection.execute(statement)
                 await self.connection.execute(
                     f"ALTER TABLE {parent} ATTACH PARTITION {name}"
                     f" FOR VALUES IN ({int(self.version)})"
@@ -439,6 +494,25 @@ class _Loader:
             except asyncpg.UniqueViolationError as exc:
                 raise InvalidFeed([*self.errors, f"{member}: duplicate ({exc.detail})"]) from exc
             await self.connection.execute(f"ANALYZE {name}")
+
+    async def _index_statements(self, parent: str, table: str) -> list[str]:
+        """The statements giving ``table`` the primary key and indexes of ``parent``."""
+        keys = await self.connection.fetch(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = $1::regclass AND contype = 'p'",
+            parent,
+        )
+        indexes = await self.connection.fetch(
+            "SELECT pg_get_indexdef(indexrelid) FROM pg_index"
+            " WHERE indrelid = $1::regclass AND NOT indisprimary ORDER BY indexrelid",
+            parent,
+        )
+        statements = [f"ALTER TABLE {table} ADD {row[0]}" for row in keys]
+        for (definition,) in indexes:
+            # "CREATE [UNIQUE] INDEX name ON ONLY parent USING ...": the same on the partition.
+            head, tail = definition.split(" INDEX ", 1)[0], definition.split(" USING ", 1)[1]
+            statements.append(f"{head} INDEX ON {table} USING {tail}")
+        return statements
 
 
 def _copy_error(member: str, exc: asyncpg.PostgresError) -> str:
@@ -609,8 +683,7 @@ async def _load(loader: _Loader) -> tuple[str, date | None, date | None]:
     if "shapes.txt" in loader.names:
         await loader.copy_raw("shapes.txt")
 
-    trips, stop_times = loader.table("transport_trips"), loader.table("transport_stop_times")
-    await loader.copy_raw("trips.txt")
+    await loader.copy_raw("trips.txt", staged=True)
     routes_table, stops_table = loader.table("transport_routes"), loader.table("transport_stops")
     await loader.first_errors(
         "trips.txt",
@@ -621,22 +694,27 @@ async def _load(loader: _Loader) -> tuple[str, date | None, date | None]:
         " OR NOT service_id = ANY($1::text[])",
         sorted(services),
     )
+    loader.lap("references")
     await loader.copy_raw("stop_times.txt")
+    trips, stop_times = loader.table("transport_trips"), loader.table("transport_stop_times")
     # One pass over stop_times: each trip's first departure (kept on the trip), whether all its
     # stops exist and its times are not negative (an interval reads "-01:00:00"); the offending
-    # lines are looked up only when something is wrong.
-    checked = await loader.connection.fetchrow(
-        f"WITH per_trip AS MATERIALIZED (SELECT trip_id, min(departure_seconds) AS first,"  # noqa: S608 - table names are ours
+    # lines are looked up only when something is wrong. A CREATE TABLE AS, unlike a statement
+    # that writes to the trips, may be planned with parallel workers.
+    per_trip = f"gtfs_per_trip_{int(loader.version)}"
+    await loader.connection.execute(
+        f"CREATE TEMPORARY TABLE {per_trip} ON COMMIT DROP AS"  # noqa: S608 - table names are ours
+        " SELECT trip_id, min(departure_seconds) AS first,"
         f" bool_and(stop_id IN (SELECT stop_id FROM {stops_table})) AS stops_known,"
         " min(least(arrival_seconds, departure_seconds)) < 0 AS negative"
-        f" FROM {stop_times} GROUP BY trip_id),"
-        f" updated AS (UPDATE {trips} t SET start_seconds = p.first FROM per_trip p"
-        " WHERE t.trip_id = p.trip_id RETURNING 1)"
-        " SELECT (SELECT count(*) FROM per_trip) AS trips,"
-        " (SELECT count(*) FROM updated) AS known,"
-        " (SELECT count(*) FROM per_trip WHERE NOT stops_known OR negative) AS wrong"
+        f" FROM {stop_times} GROUP BY trip_id"
     )
-    if checked["known"] < checked["trips"] or checked["wrong"]:
+    checked = await loader.connection.fetchrow(
+        "SELECT count(*) FILTER (WHERE p.trip_id NOT IN"  # noqa: S608 - table names are ours
+        f" (SELECT trip_id FROM {trips})) AS unknown,"
+        f" count(*) FILTER (WHERE NOT stops_known OR negative) AS wrong FROM {per_trip} p"
+    )
+    if checked["unknown"] or checked["wrong"]:
         await loader.first_errors(
             "stop_times.txt",
             f"SELECT line, CASE WHEN trip_id NOT IN (SELECT trip_id FROM {trips})"  # noqa: S608 - table names are ours
@@ -648,13 +726,21 @@ async def _load(loader: _Loader) -> tuple[str, date | None, date | None]:
             f" OR stop_id NOT IN (SELECT stop_id FROM {stops_table})"
             " OR least(arrival_seconds, departure_seconds) < 0",
         )
-    # Shapes are optional: a trip's dangling shape_id is dropped, not fatal.
-    dangling = "shape_id IS NOT NULL"
-    if "transport_shapes" in loader.tables:
-        dangling += (
-            f" AND shape_id NOT IN (SELECT shape_id FROM {loader.tables['transport_shapes']})"  # noqa: S608 - table names are ours
+    if not loader.errors:
+        # Trips land with their first departure; shapes are optional: a trip's dangling
+        # shape_id is dropped, not fatal.
+        shape = "NULL"
+        if "transport_shapes" in loader.tables:
+            shapes = loader.tables["transport_shapes"]
+            shape = f"CASE WHEN s.shape_id IN (SELECT shape_id FROM {shapes}) THEN s.shape_id END"  # noqa: S608 - table names are ours
+        await loader.unstage(
+            "transport_trips",
+            {"start_seconds": "p.first", "shape_id": shape},
+            f"LEFT JOIN {per_trip} p ON p.trip_id = s.trip_id",
         )
-    await loader.connection.execute(f"UPDATE {trips} SET shape_id = NULL WHERE {dangling}")  # noqa: S608
+    await loader.connection.execute(f"DROP TABLE {per_trip}")
+    loader.lap("references")
+    trips = loader.table("transport_trips")
 
     if "frequencies.txt" in loader.names:
         known = await loader.connection.fetch(f"SELECT trip_id FROM {trips}")  # noqa: S608
@@ -733,6 +819,7 @@ async def import_gtfs(
             if loader.errors:
                 raise InvalidFeed(loader.errors)
             await loader.attach()
+            loader.lap("indexes")
             await connection.execute(
                 "UPDATE transport_feed_versions SET status = 'ready', timezone = $2,"
                 " feed_start_date = $3, feed_end_date = $4, counts = $5::jsonb WHERE id = $1",
@@ -742,12 +829,19 @@ async def import_gtfs(
                 end,
                 orjson.dumps(loader.counts).decode(),
             )
+        loader.lap("commit")
     replaced = await activate(connection, version)
+    loader.lap("switch")
     logger.info(
         "gtfs imported",
-        extra={"feed_version": version, "counts": loader.counts, "replaced": replaced},
+        extra={
+            "feed_version": version,
+            "counts": loader.counts,
+            "replaced": replaced,
+            "seconds": loader.seconds,
+        },
     )
-    return ImportResult(version, loader.counts, timezone, start, end, replaced)
+    return ImportResult(version, loader.counts, timezone, start, end, replaced, loader.seconds)
 
 
 async def activate(connection: asyncpg.Connection, version: int) -> list[int]:
