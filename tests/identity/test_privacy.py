@@ -107,20 +107,25 @@ async def _after_sign_in(live: Live, trail: IncidentTrail, access_token: str) ->
     )
     assert follow.status_code == 204
     rated_id = await _report_id(live, trail.with_photo)
-    async with live.engine.begin() as connection:
-        await connection.execute(
-            text(
-                "UPDATE incident_reports SET status = 'resolved', resolved_at = now(), "
-                "closed_at = now() WHERE id = :id"
-            ),
-            {"id": rated_id},
-        )
+    await _resolve(live, rated_id)
     rated = await live.http.put(
         f"/v1/incidents/reports/{rated_id}/feedback",
         json={"rating": 5, "comment": "Merci, signé Camille"},
         headers=bearer(access_token),
     )
     assert rated.status_code == 204, rated.text
+
+
+async def _resolve(live: Live, report_id: str) -> None:
+    """What an agent's resolution leaves, written directly: these tests are about the resident."""
+    async with live.engine.begin() as connection:
+        await connection.execute(
+            text(
+                "UPDATE incident_reports SET status = 'resolved', resolved_at = now(), "
+                "closed_at = now() WHERE id = :id"
+            ),
+            {"id": report_id},
+        )
 
 
 async def _report_id(live: Live, code: str) -> str:
@@ -279,14 +284,7 @@ async def test_erasure_scrubs_contact_data_from_the_reports_kept(
         attributes={"numero": "EP-118, voisin au 0611223344"},
     )
     pothole_id = await _report_id(live, pothole)
-    async with live.engine.begin() as connection:
-        await connection.execute(
-            text(
-                "UPDATE incident_reports SET status = 'resolved', resolved_at = now(), "
-                "closed_at = now() WHERE id = :id"
-            ),
-            {"id": pothole_id},
-        )
+    await _resolve(live, pothole_id)
     reopened = await live.http.post(
         f"/v1/incidents/reports/{pothole_id}/reopen",
         json={"reason": "Toujours là, joignable au 02.35.52.68.10"},
