@@ -101,16 +101,26 @@ async def _worker_in_process(resources: jobs.WorkerResources) -> AsyncIterator[N
             logger.exception("in-process worker stopped with an error")
 
 
+# Young objects collected every 10,000 allocations instead of 700: a request allocates thousands
+# that reference counting frees anyway, and the default collected several times per request, its
+# full passes stalling ~1% of answers for 30-50 ms (benchmarks/incidents queue, see RESULTS.md).
+YOUNG_GENERATION_THRESHOLD = 10_000
+
+
 @contextlib.contextmanager
-def _startup_objects_frozen() -> Iterator[None]:
+def _garbage_collector_tuned() -> Iterator[None]:
     """Keep what startup built (some 250,000 objects: modules, mappers, schemas, routes) out of
     the garbage collector's full passes, which walked them all and stalled every request in
-    flight for 0.3-1 s (benchmarks/incidents). Given back at shutdown, so an app started again
-    in the same process (the tests) leaves nothing uncollectable behind."""
+    flight for 0.3-1 s (benchmarks/incidents), and collect young objects less often. Both given
+    back at shutdown, so an app started again in the same process (the tests) leaves nothing
+    uncollectable behind."""
+    thresholds = gc.get_threshold()
     gc.freeze()
+    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *thresholds[1:])
     try:
         yield
     finally:
+        gc.set_threshold(*thresholds)
         gc.unfreeze()
 
 
@@ -159,7 +169,7 @@ def _lifespan(settings: Settings) -> Any:
                         database_url=plain_url(database_url),
                     )
                     await stack.enter_async_context(_worker_in_process(resources))
-                stack.enter_context(_startup_objects_frozen())
+                stack.enter_context(_garbage_collector_tuned())
                 yield state
         finally:
             await firebase.close_app(settings)
