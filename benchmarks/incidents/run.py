@@ -773,7 +773,9 @@ def render_queue(
             "CPU 1): "
             "scope=teams requests start at Poisson-distributed instants at each rate for "
             f"{ARRIVALS_SECONDS:g} s whatever the answers, each latency counted from its scheduled "
-            "start, as independent agents refreshing their queue load the server. For scale "
+            "start, as independent agents refreshing their queue load the server; with "
+            "`Accept-Encoding: gzip` as the app sends it (wrk sends none, so its answers go "
+            "uncompressed). For scale "
             "(an assumption, not a figure from the Métropole): 300 field agents each refreshing "
             "once a minute make 5 requests/s."
         ),
