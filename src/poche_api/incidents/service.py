@@ -24,7 +24,7 @@ from poche_api.incidents import catalogue, routing, sla, workflow
 from poche_api.incidents import tasks as incident_tasks
 from poche_api.incidents.repository import IncidentRepository
 from poche_api.incidents.schemas import ReportIn, TransitionIn
-from poche_api.incidents.workflow import Actor, Status
+from poche_api.incidents.workflow import OPEN, Actor, Status
 from poche_api.integrations.geocoding import BanGeocoder
 from poche_api.kit.timeutil import utcnow
 from poche_api.models import (
@@ -741,18 +741,22 @@ async def requalify(
     priority: int | None,
     note: str | None,
 ) -> IncidentReport:
-    """Change category, location or priority; a new category or place is routed again."""
+    """Change category, location or priority of an open report; a new category or place is
+    routed again."""
+    if report.status not in OPEN:
+        raise Conflict(
+            ("Un signalement clos ne se requalifie pas.", "A closed report cannot be changed."),
+            slug="report-closed",
+        )
     repo = IncidentRepository.from_session(session)
     now = utcnow()
     data: dict[str, Any] = {}
     reroute = False
     category = await repo.category(report.category_id)
     if category_code is not None and category_code != category.code:
+        previous = category.code
         category = await catalogue.active_category(session, category_code)
-        data["category"] = {
-            "from": (await repo.category(report.category_id)).code,
-            "to": category.code,
-        }
+        data["category"] = {"from": previous, "to": category.code}
         report.category_id = category.id
         report.sla_due_at = sla.due_at(report.created_at, category.sla_working_days)
         reroute = True

@@ -10,12 +10,12 @@ from starlette.responses import Response
 from poche_api.auth import FieldAgent, Supervisor
 from poche_api.config import Settings
 from poche_api.db import ReadSessionDep, SessionDep
-from poche_api.errors import BadRequest, Conflict, Forbidden, problem_responses
+from poche_api.errors import BadRequest, Forbidden, problem_responses
 from poche_api.incidents import photos, schemas, service
 from poche_api.incidents.repository import IncidentRepository, QueueFilter
 from poche_api.incidents.uploads import read_with_files
 from poche_api.incidents.views import etag, photos_by_report, staff_view
-from poche_api.incidents.workflow import OPEN, Status
+from poche_api.incidents.workflow import Status
 from poche_api.kit.i18n import LanguageDep
 from poche_api.kit.pagination import PageParamsDep
 from poche_api.kit.timeutil import utcnow
@@ -102,12 +102,25 @@ async def render(
     return views
 
 
-def _with_etag(view: schemas.StaffReport, report: IncidentReport) -> Response:
+async def _report_answer(
+    session: Any, request: Request, report: IncidentReport, who: service.Caller, lang: str
+) -> Response:
+    """One report with its history, its version as the ETag to send back in If-Match."""
+    [view] = await render(session, request, [report], who, lang, with_history=True)
     return Response(
         view.model_dump_json().encode(),
         media_type="application/json",
         headers={"ETag": etag(report), "Cache-Control": "private, no-cache"},
     )
+
+
+async def _locked_at_version(
+    session: Any, report_id: uuid.UUID, who: service.Caller, if_match: str | None
+) -> IncidentReport:
+    """The report to change, locked, or 412 if the caller's ETag is no longer its version."""
+    report = await service.staff_report(session, report_id, who, lock=True)
+    service.check_version(report, if_match)
+    return report
 
 
 @router.get(
@@ -193,8 +206,7 @@ async def detail(
 ) -> Response:
     who = service.caller(principal)
     report = await service.staff_report(session, report_id, who)
-    [view] = await render(session, request, [report], who, lang, with_history=True)
-    return _with_etag(view, report)
+    return await _report_answer(session, request, report, who, lang)
 
 
 @router.post(
@@ -212,11 +224,9 @@ async def claim(
     if_match: IfMatch = None,
 ) -> Response:
     who = service.caller(principal)
-    report = await service.staff_report(session, report_id, who, lock=True)
-    service.check_version(report, if_match)
+    report = await _locked_at_version(session, report_id, who, if_match)
     report = await service.claim(session, _settings(request), report, who)
-    [view] = await render(session, request, [report], who, lang, with_history=True)
-    return _with_etag(view, report)
+    return await _report_answer(session, request, report, who, lang)
 
 
 @router.post(
@@ -238,8 +248,7 @@ async def transition(
     change, files = await read_with_files(
         request, schemas.TransitionIn, field="transition", files_field="photo", max_files=1
     )
-    report = await service.staff_report(session, report_id, who, lock=True)
-    service.check_version(report, if_match)
+    report = await _locked_at_version(session, report_id, who, if_match)
     stored = await photos.accept(request, files)
     report = await service.transition(
         session,
@@ -249,8 +258,7 @@ async def transition(
         change,
         after_fix_photo=stored[0] if stored else None,
     )
-    [view] = await render(session, request, [report], who, lang, with_history=True)
-    return _with_etag(view, report)
+    return await _report_answer(session, request, report, who, lang)
 
 
 @router.post(
@@ -269,13 +277,11 @@ async def reassign(
     if_match: IfMatch = None,
 ) -> Response:
     who = service.caller(principal)
-    report = await service.staff_report(session, report_id, who, lock=True)
-    service.check_version(report, if_match)
+    report = await _locked_at_version(session, report_id, who, if_match)
     report = await service.reassign(
         session, report, who, team_slug=data.team, assignee_id=data.assignee_id, note=data.note
     )
-    [view] = await render(session, request, [report], who, lang, with_history=True)
-    return _with_etag(view, report)
+    return await _report_answer(session, request, report, who, lang)
 
 
 @router.patch(
@@ -294,13 +300,7 @@ async def requalify(
     if_match: IfMatch = None,
 ) -> Response:
     who = service.caller(principal)
-    report = await service.staff_report(session, report_id, who, lock=True)
-    service.check_version(report, if_match)
-    if report.status not in OPEN:
-        raise Conflict(
-            ("Un signalement clos ne se requalifie pas.", "A closed report cannot be changed."),
-            slug="report-closed",
-        )
+    report = await _locked_at_version(session, report_id, who, if_match)
     territory: TerritoryService = request.state.territory
     report = await service.requalify(
         session,
@@ -313,5 +313,4 @@ async def requalify(
         priority=data.priority,
         note=data.internal_note,
     )
-    [view] = await render(session, request, [report], who, lang, with_history=True)
-    return _with_etag(view, report)
+    return await _report_answer(session, request, report, who, lang)
