@@ -29,6 +29,28 @@ def encode(payload: BaseModel | list[Any] | dict[str, Any]) -> bytes:
     return orjson.dumps(payload)
 
 
+def cached(
+    request: Request,
+    body: bytes,
+    *,
+    media_type: str,
+    max_age: int,
+    etag: str | None = None,
+    public: bool = True,
+    vary: str = "Accept-Language",
+) -> Response:
+    """An answer with validators; ``body`` is already encoded (cache the bytes, not objects)."""
+    tag = etag or etag_for(body)
+    headers = {
+        "ETag": tag,
+        "Cache-Control": f"{'public' if public else 'private'}, max-age={max_age}",
+        "Vary": vary,
+    }
+    if etag_matches(request.headers.get("if-none-match"), tag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
+
+
 def cached_json(
     request: Request,
     body: bytes,
@@ -38,13 +60,12 @@ def cached_json(
     public: bool = True,
     vary: str = "Accept-Language",
 ) -> Response:
-    """A JSON answer with validators; ``body`` is already encoded (cache the bytes, not objects)."""
-    tag = etag or etag_for(body)
-    headers = {
-        "ETag": tag,
-        "Cache-Control": f"{'public' if public else 'private'}, max-age={max_age}",
-        "Vary": vary,
-    }
-    if etag_matches(request.headers.get("if-none-match"), tag):
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+    return cached(
+        request,
+        body,
+        media_type="application/json",
+        max_age=max_age,
+        etag=etag,
+        public=public,
+        vary=vary,
+    )

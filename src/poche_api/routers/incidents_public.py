@@ -11,7 +11,7 @@ from poche_api.db import ReadSessionDep, get_read_session
 from poche_api.errors import Unprocessable, problem_responses
 from poche_api.incidents import public
 from poche_api.incidents.repository import IncidentRepository
-from poche_api.kit.caching import cached_json, encode, etag_for, etag_matches
+from poche_api.kit.caching import cached, cached_json, encode, etag_matches
 from poche_api.kit.i18n import LanguageDep
 from poche_api.kit.timeutil import paris_now
 
@@ -73,20 +73,6 @@ FEATURE_COLLECTION_SCHEMA: dict[str, Any] = {
 }
 
 
-def _cached(
-    request: Request, body: bytes, *, media_type: str, max_age: int, etag: str | None = None
-) -> Response:
-    tag = etag or etag_for(body)
-    headers = {
-        "ETag": tag,
-        "Cache-Control": f"public, max-age={max_age}",
-        "Vary": "Accept-Language",
-    }
-    if etag_matches(request.headers.get("if-none-match"), tag):
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type=media_type, headers=headers)
-
-
 @router.get(
     "/map",
     summary="Open reports on a map (GeoJSON): clustered below zoom 15, single reports above",
@@ -136,7 +122,7 @@ async def report_map(
         categories=categories,
         lang=lang,
     )
-    return _cached(request, encode(collection), media_type=GEOJSON, max_age=MAP_MAX_AGE)
+    return cached(request, encode(collection), media_type=GEOJSON, max_age=MAP_MAX_AGE)
 
 
 ChunkWriter = Callable[[AsyncIterator[Sequence[Any]], str], AsyncIterator[bytes]]

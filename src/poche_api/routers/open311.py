@@ -18,7 +18,7 @@ from poche_api.config import Settings
 from poche_api.db import ReadSessionDep, SessionDep
 from poche_api.errors import NotFound, PocheError
 from poche_api.incidents import open311
-from poche_api.kit.caching import etag_for, etag_matches
+from poche_api.kit.caching import cached
 from poche_api.kit.i18n import LanguageDep, negotiate_language
 from poche_api.kit.ratelimit import RateLimit
 from poche_api.kit.timeutil import utcnow
@@ -135,15 +135,7 @@ def _render(
     body, media_type = _body(fmt, payload, root)
     if max_age is None:
         return Response(body, status_code=status_code, media_type=media_type)
-    tag = etag_for(body)
-    headers = {
-        "ETag": tag,
-        "Cache-Control": f"public, max-age={max_age}",
-        "Vary": "Accept-Language",
-    }
-    if etag_matches(request.headers.get("if-none-match"), tag):
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type=media_type, headers=headers)
+    return cached(request, body, media_type=media_type, max_age=max_age)
 
 
 @router.get(
