@@ -68,6 +68,8 @@ class State(TypedDict):
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    read_engine: AsyncEngine
+    read_sessionmaker: async_sessionmaker[AsyncSession]
     redis: Redis
     http: httpx.AsyncClient
     territory: TerritoryService
@@ -132,6 +134,7 @@ def _lifespan(settings: Settings) -> Any:
             await upgrade_async(database_url)
         engine = create_engine(database_url, pool_size=settings.db_pool_size)
         sessionmaker = create_sessionmaker(engine)
+        read_engine = create_engine(database_url, pool_size=settings.db_pool_size, read_only=True)
         redis = create_redis(settings.redis_url)
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.http_timeout_seconds, connect=5.0),
@@ -142,6 +145,8 @@ def _lifespan(settings: Settings) -> Any:
             settings=settings,
             engine=engine,
             sessionmaker=sessionmaker,
+            read_engine=read_engine,
+            read_sessionmaker=create_sessionmaker(read_engine),
             redis=redis,
             http=http,
             territory=TerritoryService(sessionmaker),
@@ -176,6 +181,7 @@ def _lifespan(settings: Settings) -> Any:
             await state["media_store"].aclose()
             await http.aclose()
             await redis.aclose()
+            await read_engine.dispose()
             await engine.dispose()
             del embedded_handle  # the embedded cluster outlives us, kept in data_dir
 

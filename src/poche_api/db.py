@@ -39,14 +39,25 @@ def plain_url(url: str) -> str:
     return asyncpg_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(
+def create_engine(url: str, *, pool_size: int = 10, read_only: bool = False) -> AsyncEngine:
+    """The pool for the unit of work, or (``read_only``) the one read endpoints use.
+
+    No pre-ping: it would cost every request a round trip. A connection found dead mid-request
+    is invalidated with the rest of the pool, and the request answers 503 (``errors``).
+    Read-only connections run each statement in its own implicit transaction (no BEGIN and
+    ROLLBACK round trips; READ COMMITTED takes a snapshot per statement anyway), and PostgreSQL
+    refuses any write made through them.
+    """
+    server_settings = {"timezone": "UTC", "application_name": "poche-api"}
+    if read_only:
+        server_settings["default_transaction_read_only"] = "on"
+    engine = create_async_engine(
         asyncpg_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
-        connect_args={"server_settings": {"timezone": "UTC", "application_name": "poche-api"}},
+        connect_args={"server_settings": server_settings},
     )
+    return engine.execution_options(isolation_level="AUTOCOMMIT") if read_only else engine
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -67,8 +78,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """A session for reads: never commits."""
-    sessionmaker: async_sessionmaker[AsyncSession] = request.state.sessionmaker
+    """A session for reads, on the read-only pool: nothing to commit, nothing it can write."""
+    sessionmaker: async_sessionmaker[AsyncSession] = request.state.read_sessionmaker
     async with sessionmaker() as session:
         yield session
 

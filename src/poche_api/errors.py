@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import orjson
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import exc as db_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -246,6 +247,35 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def database_unreachable(exc: Exception) -> bool:
+    """A lost or refused database connection, or an exhausted pool: worth retrying shortly."""
+    if isinstance(exc, db_errors.TimeoutError):
+        return True
+    if isinstance(exc, db_errors.DBAPIError):
+        return exc.connection_invalidated or isinstance(
+            exc, db_errors.OperationalError | db_errors.InterfaceError
+        )
+    return isinstance(exc, ConnectionError)
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    if not database_unreachable(exc):
+        return await _unexpected_error(request, exc)
+    # The pool has already dropped the dead connections: the retry gets a fresh one.
+    logger.warning("database unreachable", exc_info=exc)
+    lang = negotiate_language(request.headers.get("accept-language"))
+    return problem_response(
+        503,
+        lang=lang,
+        slug="database-unavailable",
+        detail="Base de données momentanément injoignable, réessayez."
+        if lang == "fr"
+        else "The database is briefly unreachable; try again.",
+        instance=request.url.path,
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled error", exc_info=exc)
     lang = negotiate_language(request.headers.get("accept-language"))
@@ -256,6 +286,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PocheError, _poche_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(db_errors.DBAPIError, _database_error)
+    app.add_exception_handler(db_errors.TimeoutError, _database_error)
+    app.add_exception_handler(ConnectionError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
 

@@ -1,0 +1,62 @@
+"""The two pools: reads cannot write, and a lost database connection is a 503, then recovered."""
+
+import asyncio
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from poche_api.app import create_app
+from poche_api.config import Settings
+from poche_api.db import create_engine, plain_url
+from tests.conftest import serve_in_process
+
+READ_ENDPOINT = "/v1/incidents/categories"  # no credentials, answered from the read pool
+
+
+async def test_postgresql_refuses_a_write_made_through_the_read_pool(database_url: str) -> None:
+    engine = create_engine(database_url, pool_size=1, read_only=True)
+    try:
+        async with AsyncSession(engine) as session:
+            assert await session.scalar(text("SELECT count(*) FROM teams")) is not None
+            with pytest.raises(DBAPIError, match="read-only transaction"):
+                await session.execute(text("UPDATE teams SET slug = slug"))
+    finally:
+        await engine.dispose()
+
+
+async def _terminate_app_connections(database_url: str) -> None:
+    admin = await asyncpg.connect(plain_url(database_url))
+    try:
+        query = (
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = 'poche-api' AND pid <> pg_backend_pid()"
+        )
+        pids = [row["pid"] for row in await admin.fetch(query)]
+        assert pids, "the app should hold pooled connections"
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) pid", pids)
+        for _ in range(100):  # the backends exit asynchronously
+            if not await admin.fetch(query):
+                return
+            await asyncio.sleep(0.05)
+    finally:
+        await admin.close()
+
+
+async def test_a_lost_database_connection_is_a_503_to_retry_and_the_retry_succeeds(
+    settings: Settings, database_url: str
+) -> None:
+    app = create_app(settings.model_copy(update={"public_cache_seconds": 0.0}))
+    async with serve_in_process(app) as client:
+        assert (await client.get(READ_ENDPOINT)).status_code == 200
+        await _terminate_app_connections(database_url)
+
+        lost = await client.get(READ_ENDPOINT, headers={"Accept-Language": "en"})
+        assert lost.status_code == 503
+        assert lost.headers["content-type"] == "application/problem+json"
+        assert lost.headers["retry-after"] == "1"
+        assert "try again" in lost.json()["detail"]
+
+        assert (await client.get(READ_ENDPOINT)).status_code == 200
