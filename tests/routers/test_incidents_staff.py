@@ -2,10 +2,12 @@
 
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.incidents.conftest import MONT_SAINT_AIGNAN, SOTTEVILLE, Cast
+from tests.incidents.conftest import MONT_SAINT_AIGNAN, ROUEN_HOTEL_DE_VILLE, SOTTEVILLE, Cast
+from tests.media.photos import photo
 
 
 async def _filed(cast: Cast, **fields: Any) -> dict[str, Any]:
@@ -255,3 +257,55 @@ async def test_a_queue_page_costs_the_same_queries_however_many_duplicates_it_sh
     assert {item["routing_rule"] for item in three} == {"Voirie de Rouen"}
     assert {item["team"] for item in three} == {"voirie-rouen"}
     assert queries_for_three == queries_for_one
+
+
+async def test_queues_show_each_report_exactly_as_its_detail_does(cast: Cast) -> None:
+    original = await _filed(cast)
+    with_photo = await cast.call(
+        "resident_b",
+        "POST",
+        "/v1/incidents/reports",
+        data={
+            "report": orjson.dumps(
+                {
+                    "category": "nid-de-poule",
+                    "location": ROUEN_HOTEL_DE_VILLE,
+                    "attributes": {"danger": "fort"},
+                }
+            ).decode()
+        },
+        files=[("photos", ("trou.jpg", photo(), "image/jpeg"))],
+    )
+    assert with_photo.status_code == 201, with_photo.text
+    copy = await _filed(cast)
+    merged = await _move(
+        cast, "agent", copy["id"], status="duplicate", duplicate_of=original["tracking_code"]
+    )
+    assert merged.status_code == 200, merged.text
+    statuses = ["triaged", "assigned", "duplicate"]
+    near = {"lat": 49.44, "lon": 1.09}
+
+    pages = [
+        await cast.call("agent", "GET", "/v1/agent/reports", params={"status": statuses}),
+        await cast.call(
+            "agent",
+            "GET",
+            "/v1/agent/reports",
+            params={"status": statuses, "sort": "distance", **near},
+        ),
+        await cast.call(
+            "agent", "GET", "/v1/agent/reports/nearby", params={**near, "radius": 2000}
+        ),
+    ]
+
+    for page in pages:
+        assert page.status_code == 200, page.text
+        items = page.json()["items"]
+        assert with_photo.json()["id"] in {item["id"] for item in items}
+        for item in items:
+            detail = (await cast.call("agent", "GET", f"/v1/agent/reports/{item['id']}")).json()
+            listed = {key: value for key, value in item.items() if key != "distance_m"}
+            assert listed == {**detail, "history": None, "timeline": None}
+    shown = {item["id"]: item for item in pages[0].json()["items"]}  # nearby: open ones only
+    assert len(shown[with_photo.json()["id"]]["photos"]) == 1
+    assert shown[copy["id"]]["duplicate_of"] == original["tracking_code"]

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from poche_api.config import Settings
 from poche_api.errors import Conflict, PocheError, problem_response
 from poche_api.incidents import service, workflow
-from poche_api.incidents.repository import IncidentRepository, QueueFilter
+from poche_api.incidents.repository import IncidentRepository, QueueEntry, QueueFilter
 from poche_api.incidents.schemas import (
     NoteIn,
     SyncClaim,
@@ -59,7 +59,7 @@ Point = tuple[float, float]  # (lat, lon)
 
 async def nearby(
     session: AsyncSession, who: Caller, lat: float, lon: float, radius_m: int, *, limit: int
-) -> list[tuple[IncidentReport, float]]:
+) -> list[QueueEntry]:
     """Open reports of the caller's teams within ``radius_m``, nearest first."""
     repo = IncidentRepository.from_session(session)
     where = QueueFilter(

@@ -15,13 +15,15 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    literal_column,
     or_,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from poche_api.incidents.workflow import OPEN
 from poche_api.kit.geo import EARTH_RADIUS_M
@@ -54,30 +56,123 @@ class CategoryNames:
 
 
 @dataclass(frozen=True)
-class PageNames:
-    """What a page of staff views names besides the reports: one statement, whatever the page."""
+class PhotoFacts:
+    """What a report's views show of a photo (the files stay in the media store)."""
 
-    categories: dict[uuid.UUID, CategoryNames]
-    teams: dict[uuid.UUID, str]
-    rules: dict[uuid.UUID, str]
-    tracking_codes: dict[uuid.UUID, str]
+    id: uuid.UUID
+    kind: str
+    hidden: bool
+    variants: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StaffFacts:
+    """What a report's staff view names and shows besides the report row itself."""
+
+    category: CategoryNames
+    team_slug: str | None
+    rule_name: str | None
+    duplicate_code: str | None
+    photos: list[PhotoFacts]
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """A queue's report with its staff facts, read in the queue's own statement."""
+
+    report: IncidentReport
+    facts: StaffFacts
+    distance_m: float | None = None
 
 
 _IDS = ARRAY(Uuid())
-_PAGE_NAMES = text(
-    "SELECT 'category' AS kind, id, code AS name, name_fr, name_en FROM incident_categories "
-    "WHERE id = ANY(:categories) "
-    "UNION ALL SELECT 'team', id, slug, NULL, NULL FROM teams WHERE id = ANY(:teams) "
-    "UNION ALL SELECT 'rule', id, name, NULL, NULL FROM incident_routing_rules "
-    "WHERE id = ANY(:rules) "
-    "UNION ALL SELECT 'report', id, tracking_code, NULL, NULL FROM incident_reports "
-    "WHERE id = ANY(:reports)"
+# One statement for a whole page, whatever its length. The reports' foreign keys come from the
+# caller's rows as they are in memory (a change not yet flushed still names the right team).
+_STAFF_FACTS = text(
+    "SELECT r.id, c.code, c.name_fr, c.name_en, t.slug, rule.name, duplicate.tracking_code, "
+    "(SELECT coalesce(json_agg(json_build_object("
+    "'id', p.id, 'kind', p.kind, 'hidden', p.hidden, 'variants', p.variants"
+    ") ORDER BY p.created_at, p.id), '[]') "
+    "FROM incident_photos p WHERE p.report_id = r.id AND p.purged_at IS NULL) "
+    "FROM unnest(:ids, :categories, :teams, :rules, :duplicates) "
+    "AS r(id, category_id, team_id, rule_id, duplicate_id) "
+    "JOIN incident_categories c ON c.id = r.category_id "
+    "LEFT JOIN teams t ON t.id = r.team_id "
+    "LEFT JOIN incident_routing_rules rule ON rule.id = r.rule_id "
+    "LEFT JOIN incident_reports duplicate ON duplicate.id = r.duplicate_id"
 ).bindparams(
-    bindparam("categories", type_=_IDS),
-    bindparam("teams", type_=_IDS),
-    bindparam("rules", type_=_IDS),
-    bindparam("reports", type_=_IDS),
+    *(bindparam(name, type_=_IDS) for name in ("ids", "categories", "teams", "rules", "duplicates"))
 )
+
+
+def _facts(
+    code: str,
+    name_fr: str,
+    name_en: str,
+    team_slug: str | None,
+    rule_name: str | None,
+    duplicate_code: str | None,
+    photos: list[dict[str, Any]],
+) -> StaffFacts:
+    return StaffFacts(
+        category=CategoryNames(code, name_fr, name_en),
+        team_slug=team_slug,
+        rule_name=rule_name,
+        duplicate_code=duplicate_code,
+        photos=[
+            PhotoFacts(uuid.UUID(p["id"]), p["kind"], p["hidden"], p["variants"]) for p in photos
+        ],
+    )
+
+
+# Aliases, made once (each costs column proxies): a query's own filters may select from the
+# same tables.
+_CATEGORY, _TEAM, _RULE = aliased(IncidentCategory), aliased(Team), aliased(RoutingRule)
+_DUPLICATE, _PHOTO = aliased(IncidentReport), aliased(IncidentPhoto)
+_PHOTOS = (
+    select(
+        func.coalesce(
+            func.json_agg(
+                aggregate_order_by(
+                    func.json_build_object(
+                        "id",
+                        _PHOTO.id,
+                        "kind",
+                        _PHOTO.kind,
+                        "hidden",
+                        _PHOTO.hidden,
+                        "variants",
+                        _PHOTO.variants,
+                    ),
+                    _PHOTO.created_at,
+                    _PHOTO.id,
+                )
+            ),
+            literal_column("'[]'::json"),
+        )
+    )
+    .where(_PHOTO.report_id == IncidentReport.id, _PHOTO.purged_at.is_(None))
+    .scalar_subquery()
+)
+
+
+def _with_staff_facts(query: Select[Any]) -> Select[Any]:
+    """A report query that also reads each report's ``StaffFacts``."""
+    return (
+        query.join(_CATEGORY, _CATEGORY.id == IncidentReport.category_id)
+        .outerjoin(_TEAM, _TEAM.id == IncidentReport.team_id)
+        .outerjoin(_RULE, _RULE.id == IncidentReport.routing_rule_id)
+        .outerjoin(_DUPLICATE, _DUPLICATE.id == IncidentReport.duplicate_of_id)
+        .add_columns(
+            _CATEGORY.code,
+            _CATEGORY.name_fr,
+            _CATEGORY.name_en,
+            _TEAM.slug,
+            _RULE.name,
+            _DUPLICATE.tracking_code,
+            _PHOTOS,
+        )
+    )
 
 
 def degrees_box(lat: float, lon: float, radius_m: float) -> tuple[float, float, float, float]:
@@ -249,34 +344,21 @@ class IncidentRepository:
         found: IncidentReport | None = await self.session.scalar(query)
         return found
 
-    async def page_names(
-        self,
-        *,
-        categories: Sequence[uuid.UUID],
-        teams: Sequence[uuid.UUID],
-        rules: Sequence[uuid.UUID],
-        reports: Sequence[uuid.UUID],
-    ) -> PageNames:
+    async def staff_facts(self, reports: Sequence[IncidentReport]) -> dict[uuid.UUID, StaffFacts]:
+        """Names and photos of each report's staff view, in one statement."""
+        if not reports:
+            return {}
         rows = await self.session.execute(
-            _PAGE_NAMES,
+            _STAFF_FACTS,
             {
-                "categories": sorted(set(categories)),
-                "teams": sorted(set(teams)),
-                "rules": sorted(set(rules)),
-                "reports": sorted(set(reports)),
+                "ids": [r.id for r in reports],
+                "categories": [r.category_id for r in reports],
+                "teams": [r.team_id for r in reports],
+                "rules": [r.routing_rule_id for r in reports],
+                "duplicates": [r.duplicate_of_id for r in reports],
             },
         )
-        names = PageNames(categories={}, teams={}, rules={}, tracking_codes={})
-        for kind, row_id, name, name_fr, name_en in rows:
-            if kind == "category":
-                names.categories[row_id] = CategoryNames(name, name_fr, name_en)
-            elif kind == "team":
-                names.teams[row_id] = name
-            elif kind == "rule":
-                names.rules[row_id] = name
-            else:
-                names.tracking_codes[row_id] = name
-        return names
+        return {report_id: _facts(*facts) for report_id, *facts in rows}
 
     async def tracking_codes(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
         if not ids:
@@ -401,7 +483,7 @@ class IncidentRepository:
         *,
         after: tuple[datetime, uuid.UUID] | None,
         limit: int,
-    ) -> list[IncidentReport]:
+    ) -> list[QueueEntry]:
         # NULL deadlines last: coalesce to a far date keeps one index-friendly sort key.
         far = datetime(9999, 1, 1).astimezone()
         deadline = func.coalesce(IncidentReport.sla_due_at, far)
@@ -413,14 +495,15 @@ class IncidentRepository:
                     and_(deadline == after[0], IncidentReport.id > after[1]),
                 )
             )
-        query = query.order_by(deadline, IncidentReport.id).limit(limit)
-        return list(await self.session.scalars(query))
+        query = _with_staff_facts(query.order_by(deadline, IncidentReport.id).limit(limit))
+        rows = await self.session.execute(query)
+        return [QueueEntry(report, _facts(*facts)) for report, *facts in rows]
 
     async def queue_by_distance(
         self, where: QueueFilter, lat: float, lon: float, *, offset: int, limit: int
-    ) -> list[tuple[IncidentReport, float]]:
+    ) -> list[QueueEntry]:
         distance = distance_m(lat, lon)
-        query = (
+        query = _with_staff_facts(
             self.queue_query(where)
             .add_columns(distance.label("distance"))
             .order_by(distance, IncidentReport.id)
@@ -428,7 +511,9 @@ class IncidentRepository:
             .limit(limit)
         )
         rows = await self.session.execute(query)
-        return [(row[0], float(row[1])) for row in rows]
+        return [
+            QueueEntry(report, _facts(*facts), float(meters)) for report, meters, *facts in rows
+        ]
 
     async def overdue_unescalated(self, now: datetime, limit: int) -> list[IncidentReport]:
         query = (

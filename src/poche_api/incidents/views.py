@@ -9,7 +9,7 @@ photos) and staff.
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from poche_api.incidents import schemas
 from poche_api.incidents.catalogue import NamedCategory, category_name
@@ -20,7 +20,20 @@ PHOTO_PREFIX = "/v1/incidents/photos"
 REDACTED = {"fr": "[description masquée par la modération]", "en": "[description hidden]"}
 
 
-def photo_view(photo: IncidentPhoto) -> schemas.Photo:
+class ShownPhoto(Protocol):
+    """What a view needs of a photo: a stored ``IncidentPhoto`` or a page's ``PhotoFacts``."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def hidden(self) -> bool: ...
+    @property
+    def variants(self) -> dict[str, Any]: ...
+
+
+def photo_view(photo: ShownPhoto) -> schemas.Photo:
     large = photo.variants.get("large", {})
     return schemas.Photo(
         id=photo.id,
@@ -85,7 +98,7 @@ def _shared_fields(
     *,
     lang: str,
     viewer: str | None,
-    photos: Sequence[IncidentPhoto],
+    photos: Sequence[ShownPhoto],
     reopen_days: int,
     duplicate_code: str | None,
     events: Sequence[IncidentEvent] | None,
@@ -154,7 +167,7 @@ def staff_view(
     *,
     lang: str,
     viewer: str,
-    photos: Sequence[IncidentPhoto],
+    photos: Sequence[ShownPhoto],
     team_slug: str | None,
     rule_name: str | None,
     now: datetime,

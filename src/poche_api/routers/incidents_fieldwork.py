@@ -41,11 +41,18 @@ async def nearby(
     limit: Annotated[int, Query(ge=1, le=fieldwork.NEARBY_MAX_RESULTS)] = 50,
 ) -> schemas.FieldReportList:
     who = service.caller(principal)
-    pairs = await fieldwork.nearby(session, who, lat, lon, radius, limit=limit)
-    views = await render(session, request, [report for report, _ in pairs], who, lang)
+    entries = await fieldwork.nearby(session, who, lat, lon, radius, limit=limit)
+    views = await render(
+        session,
+        request,
+        [entry.report for entry in entries],
+        who,
+        lang,
+        facts={entry.report.id: entry.facts for entry in entries},
+    )
     items = [
-        schemas.FieldReport(**view.model_dump(), distance_m=round(distance))
-        for view, (_, distance) in zip(views, pairs, strict=True)
+        schemas.FieldReport(**view.model_dump(), distance_m=round(entry.distance_m or 0.0))
+        for view, entry in zip(views, entries, strict=True)
     ]
     return schemas.FieldReportList(items=items, radius_m=radius)
 

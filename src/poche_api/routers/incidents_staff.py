@@ -1,6 +1,7 @@
 """Field agents and supervisors: queues, report detail, claim, transitions, reassignment."""
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -12,9 +13,9 @@ from poche_api.config import Settings
 from poche_api.db import ReadSessionDep, SessionDep
 from poche_api.errors import BadRequest, Forbidden, problem_responses
 from poche_api.incidents import photos, schemas, service
-from poche_api.incidents.repository import IncidentRepository, QueueFilter
+from poche_api.incidents.repository import IncidentRepository, QueueFilter, StaffFacts
 from poche_api.incidents.uploads import read_with_files
-from poche_api.incidents.views import etag, photos_by_report, staff_view
+from poche_api.incidents.views import etag, staff_view
 from poche_api.incidents.workflow import Status
 from poche_api.kit.i18n import LanguageDep
 from poche_api.kit.pagination import PageParamsDep
@@ -66,36 +67,29 @@ async def render(
     lang: str,
     *,
     with_history: bool = False,
+    facts: Mapping[uuid.UUID, StaffFacts] | None = None,
 ) -> list[schemas.StaffReport]:
+    """Staff views of ``reports``; their ``facts`` are read in one statement unless given."""
     repo = IncidentRepository.from_session(session)
-    # One statement each for the page's names and photos, whatever its length.
-    names = await repo.page_names(
-        categories=[r.category_id for r in reports],
-        teams=[r.team_id for r in reports if r.team_id],
-        rules=[r.routing_rule_id for r in reports if r.routing_rule_id],
-        reports=[r.duplicate_of_id for r in reports if r.duplicate_of_id],
-    )
-    photos_of = photos_by_report(await repo.photos([r.id for r in reports]))
+    if facts is None:
+        facts = await repo.staff_facts(reports)
     now = utcnow()
     reopen_days = _settings(request).incident_reopen_days
     views = []
     for report in reports:
+        shown = facts[report.id]
         views.append(
             staff_view(
                 report,
-                names.categories[report.category_id],
+                shown.category,
                 lang=lang,
                 viewer=who.key,
-                photos=photos_of.get(report.id, []),
-                team_slug=names.teams[report.team_id] if report.team_id else None,
-                rule_name=names.rules.get(report.routing_rule_id)
-                if report.routing_rule_id
-                else None,
+                photos=shown.photos,
+                team_slug=shown.team_slug,
+                rule_name=shown.rule_name,
                 now=now,
                 reopen_days=reopen_days,
-                duplicate_code=names.tracking_codes.get(report.duplicate_of_id)
-                if report.duplicate_of_id
-                else None,
+                duplicate_code=shown.duplicate_code,
                 events=await repo.events(report.id) if with_history else None,
             )
         )
@@ -171,18 +165,28 @@ async def queue(
                 slug="position-required",
             )
         offset = int(page.after[0]) if page.after else 0
-        pairs = await repo.queue_by_distance(where, lat, lon, offset=offset, limit=page.limit + 1)
-        rows = [report for report, _ in pairs]
-        next_cursor = page.codec.encode([offset + page.limit]) if len(rows) > page.limit else None
+        entries = await repo.queue_by_distance(where, lat, lon, offset=offset, limit=page.limit + 1)
+        next_cursor = (
+            page.codec.encode([offset + page.limit]) if len(entries) > page.limit else None
+        )
     else:
         after = None
         if page.after:
             after = (datetime.fromisoformat(page.after[0]), uuid.UUID(page.after[1]))
-        rows = await repo.queue_by_deadline(where, after=after, limit=page.limit + 1)
+        entries = await repo.queue_by_deadline(where, after=after, limit=page.limit + 1)
         next_cursor = page.next_cursor(
-            rows, lambda r: [(r.sla_due_at or FAR_FUTURE).isoformat(), str(r.id)]
+            entries,
+            lambda e: [(e.report.sla_due_at or FAR_FUTURE).isoformat(), str(e.report.id)],
         )
-    items = await render(session, request, rows[: page.limit], who, lang)
+    shown = entries[: page.limit]
+    items = await render(
+        session,
+        request,
+        [entry.report for entry in shown],
+        who,
+        lang,
+        facts={entry.report.id: entry.facts for entry in shown},
+    )
     # Built and checked once above: serialise without FastAPI validating the page again.
     return Response(
         schemas.StaffReportList(items=items, next_cursor=next_cursor).model_dump_json().encode(),
