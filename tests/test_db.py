@@ -27,36 +27,59 @@ async def test_postgresql_refuses_a_write_made_through_the_read_pool(database_ur
         await engine.dispose()
 
 
-async def _terminate_app_connections(database_url: str) -> None:
-    admin = await asyncpg.connect(plain_url(database_url))
-    try:
-        query = (
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND application_name = 'poche-api' AND pid <> pg_backend_pid()"
-        )
-        pids = [row["pid"] for row in await admin.fetch(query)]
-        assert pids, "the app should hold pooled connections"
-        await admin.execute("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) pid", pids)
-        for _ in range(100):  # the backends exit asynchronously
-            if not await admin.fetch(query):
-                return
-            await asyncio.sleep(0.05)
-    finally:
-        await admin.close()
+_CLIENTS = (
+    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+    "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+)
+
+
+async def _client_pids(admin: asyncpg.Connection) -> set[int]:
+    return {row["pid"] for row in await admin.fetch(_CLIENTS)}
+
+
+async def _terminate(admin: asyncpg.Connection, pids: set[int]) -> None:
+    await admin.execute("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) pid", list(pids))
+    for _ in range(100):  # the backends exit asynchronously
+        if not pids & await _client_pids(admin):
+            return
+        await asyncio.sleep(0.05)
 
 
 async def test_a_lost_database_connection_is_a_503_to_retry_and_the_retry_succeeds(
     settings: Settings, database_url: str
 ) -> None:
+    admin = await asyncpg.connect(plain_url(database_url))
+    others = await _client_pids(admin)  # other tests' pools: left alone
     app = create_app(settings.model_copy(update={"public_cache_seconds": 0.0}))
-    async with serve_in_process(app) as client:
-        assert (await client.get(READ_ENDPOINT)).status_code == 200
-        await _terminate_app_connections(database_url)
+    try:
+        async with serve_in_process(app) as client:
+            assert (await client.get(READ_ENDPOINT)).status_code == 200
+            app_pids = await _client_pids(admin) - others
+            assert app_pids, "the app should hold a pooled connection"
+            await _terminate(admin, app_pids)
 
-        lost = await client.get(READ_ENDPOINT, headers={"Accept-Language": "en"})
-        assert lost.status_code == 503
-        assert lost.headers["content-type"] == "application/problem+json"
-        assert lost.headers["retry-after"] == "1"
-        assert "try again" in lost.json()["detail"]
+            lost = await client.get(READ_ENDPOINT, headers={"Accept-Language": "en"})
+            assert lost.status_code == 503
+            assert lost.headers["content-type"] == "application/problem+json"
+            assert lost.headers["retry-after"] == "1"
+            assert "try again" in lost.json()["detail"]
 
-        assert (await client.get(READ_ENDPOINT)).status_code == 200
+            assert (await client.get(READ_ENDPOINT)).status_code == 200
+    finally:
+        await admin.close()
+
+
+async def test_a_connection_dropped_while_idle_is_replaced_before_use(database_url: str) -> None:
+    engine = create_engine(database_url, pool_size=1, read_only=True, ping_after_idle_seconds=0)
+    admin = await asyncpg.connect(plain_url(database_url))
+    try:
+        others = await _client_pids(admin)
+        async with AsyncSession(engine) as session:
+            await session.scalar(text("SELECT 1"))
+        await _terminate(admin, await _client_pids(admin) - others)
+
+        async with AsyncSession(engine) as session:
+            assert await session.scalar(text("SELECT 1")) == 1
+    finally:
+        await admin.close()
+        await engine.dispose()

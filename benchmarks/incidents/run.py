@@ -301,11 +301,7 @@ async def explain_queue(url: str, agent_team: str) -> list[dict[str, Any]]:
                     )
                     plan = [row[0] for row in rows]
                 indexes = sorted(
-                    {
-                        line.split(" on ")[-1].split(" using ")[-1].split()[0]
-                        for line in plan
-                        if "Index Scan" in line or "Index Only Scan" in line
-                    }
+                    {_index_of(line) for line in plan if "Index" in line and " on " in line}
                 )
                 seq_scans = [line.strip() for line in plan if "Seq Scan" in line]
                 execution = next(
@@ -431,6 +427,13 @@ def bench_queue(options: Options, url: str, stored: Stored) -> list[str]:
         finally:
             bare.stop()
     return render_queue(options, stored, answers, runs, plans, arrivals)
+
+
+def _index_of(plan_line: str) -> str:
+    """The index an EXPLAIN line reads: "Index Scan using IX on T" or "Bitmap Index Scan on IX"."""
+    if " using " in plan_line:
+        return plan_line.split(" using ")[1].split(" on ")[0].strip()
+    return plan_line.split(" on ")[-1].split()[0]
 
 
 def measure_arrivals(port: int, path: str, token: str, options: Options) -> list[dict[str, Any]]:

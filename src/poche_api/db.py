@@ -1,10 +1,12 @@
 """Engine, sessions and the one-commit-per-request unit of work."""
 
+import time
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -12,6 +14,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import ConnectionPoolEntry
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -39,12 +42,19 @@ def plain_url(url: str) -> str:
     return asyncpg_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-def create_engine(url: str, *, pool_size: int = 10, read_only: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    read_only: bool = False,
+    ping_after_idle_seconds: float = 30.0,
+) -> AsyncEngine:
     """The pool for the unit of work, or (``read_only``) the one read endpoints use.
 
-    No pre-ping: it would cost every request a round trip. A connection found dead mid-request
-    is invalidated with the rest of the pool, and the request answers 503 (``errors``).
-    Read-only connections run each statement in its own implicit transaction (no BEGIN and
+    A connection is pinged at checkout only after ``ping_after_idle_seconds`` unused (a restart
+    or a firewall's idle timeout may have dropped it); a busy pool pays no round trip for it.
+    One found dead mid-request anyway is invalidated with the rest of the pool, and the request
+    answers 503 (``errors``). Read-only connections run each statement in its own implicit transaction (no BEGIN and
     ROLLBACK round trips; READ COMMITTED takes a snapshot per statement anyway), and PostgreSQL
     refuses any write made through them.
     """
@@ -57,7 +67,26 @@ def create_engine(url: str, *, pool_size: int = 10, read_only: bool = False) -> 
         max_overflow=pool_size,
         connect_args={"server_settings": server_settings},
     )
+    _ping_after_idle(engine, ping_after_idle_seconds)
     return engine.execution_options(isolation_level="AUTOCOMMIT") if read_only else engine
+
+
+def _ping_after_idle(engine: AsyncEngine, seconds: float) -> None:
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def _idle_from(_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _alive(connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < seconds:
+            return
+        try:
+            connection.ping()
+        except Exception as exc:  # the pool retries the checkout with a new connection
+            raise DisconnectionError("connection dropped while idle") from exc
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
