@@ -15,7 +15,7 @@ from poche_api.errors import problem_responses
 from poche_api.incidents import fieldwork, schemas, service
 from poche_api.kit.i18n import LanguageDep
 from poche_api.kit.timeutil import paris_now
-from poche_api.routers.incidents_staff import IfMatch, ReportId, render
+from poche_api.routers.incidents_staff import IfMatch, ReportId, render, render_entries
 
 router = APIRouter(prefix="/agent", tags=["incidents: field agents"])
 Latitude = Annotated[float, Query(ge=-90, le=90, description="Where the agent is")]
@@ -42,14 +42,7 @@ async def nearby(
 ) -> schemas.FieldReportList:
     who = service.caller(principal)
     entries = await fieldwork.nearby(session, who, lat, lon, radius, limit=limit)
-    views = await render(
-        session,
-        request,
-        [entry.report for entry in entries],
-        who,
-        lang,
-        facts={entry.report.id: entry.facts for entry in entries},
-    )
+    views = await render_entries(session, request, entries, who, lang)
     items = [
         schemas.FieldReport(**view.model_dump(), distance_m=round(entry.distance_m or 0.0))
         for view, entry in zip(views, entries, strict=True)

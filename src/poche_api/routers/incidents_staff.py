@@ -1,7 +1,7 @@
 """Field agents and supervisors: queues, report detail, claim, transitions, reassignment."""
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -13,7 +13,12 @@ from poche_api.config import Settings
 from poche_api.db import ReadSessionDep, SessionDep
 from poche_api.errors import BadRequest, Forbidden, problem_responses
 from poche_api.incidents import photos, schemas, service
-from poche_api.incidents.repository import IncidentRepository, QueueFilter, StaffFacts
+from poche_api.incidents.repository import (
+    IncidentRepository,
+    QueueEntry,
+    QueueFilter,
+    StaffFacts,
+)
 from poche_api.incidents.uploads import read_with_files
 from poche_api.incidents.views import etag, staff_view
 from poche_api.incidents.workflow import Status
@@ -94,6 +99,20 @@ async def render(
             )
         )
     return views
+
+
+async def render_entries(
+    session: Any, request: Request, entries: Sequence[QueueEntry], who: service.Caller, lang: str
+) -> list[schemas.StaffReport]:
+    """Staff views of a queue's entries, with the facts their own statement read."""
+    return await render(
+        session,
+        request,
+        [entry.report for entry in entries],
+        who,
+        lang,
+        facts={entry.report.id: entry.facts for entry in entries},
+    )
 
 
 async def _report_answer(
@@ -178,15 +197,7 @@ async def queue(
             entries,
             lambda e: [(e.report.sla_due_at or FAR_FUTURE).isoformat(), str(e.report.id)],
         )
-    shown = entries[: page.limit]
-    items = await render(
-        session,
-        request,
-        [entry.report for entry in shown],
-        who,
-        lang,
-        facts={entry.report.id: entry.facts for entry in shown},
-    )
+    items = await render_entries(session, request, entries[: page.limit], who, lang)
     # Built and checked once above: serialise without FastAPI validating the page again.
     return Response(
         schemas.StaffReportList(items=items, next_cursor=next_cursor).model_dump_json().encode(),
