@@ -54,9 +54,9 @@ def create_engine(
     A connection is pinged at checkout only after ``ping_after_idle_seconds`` unused (a restart
     or a firewall's idle timeout may have dropped it); a busy pool pays no round trip for it.
     One found dead mid-request anyway is invalidated with the rest of the pool, and the request
-    answers 503 (``errors``). Read-only connections run each statement in its own implicit transaction (no BEGIN and
-    ROLLBACK round trips; READ COMMITTED takes a snapshot per statement anyway), and PostgreSQL
-    refuses any write made through them.
+    answers 503 (``errors``). Read-only connections run each statement in its own implicit
+    transaction (no BEGIN and ROLLBACK round trips; READ COMMITTED takes a snapshot per
+    statement anyway), and PostgreSQL refuses any write made through them.
     """
     server_settings = {"timezone": "UTC", "application_name": "poche-api"}
     if read_only:
