@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -20,9 +21,10 @@ import pytest_asyncio
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI, Request
 from redis.asyncio import Redis
-from sqlalchemy import text
+from sqlalchemy import TextClause, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import ORMExecuteState, Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from poche_api.app import create_app
@@ -172,9 +174,37 @@ def build_app(settings: Settings, session: AsyncSession) -> FastAPI:
         else:
             await session.commit()
 
+    async def test_read_session() -> AsyncIterator[AsyncSession]:
+        # Its own session on the test's connection, as production reads have their own pool:
+        # objects do not cross from a read into a write, and a write through it fails the test.
+        # No savepoint of its own: it would nest with the write session's in either order.
+        reads = AsyncSession(
+            bind=session.bind, expire_on_commit=False, join_transaction_mode="rollback_only"
+        )
+        event.listen(reads.sync_session, "before_flush", _refuse_flush)
+        event.listen(reads.sync_session, "do_orm_execute", _refuse_writes)
+        try:
+            yield reads
+        finally:
+            await reads.close()
+
     app.dependency_overrides[get_session] = test_session
-    app.dependency_overrides[get_read_session] = test_session
+    app.dependency_overrides[get_read_session] = test_read_session
     return app
+
+
+def _refuse_flush(read_session: Session, *_: Any) -> None:
+    changed = read_session.new or read_session.dirty or read_session.deleted
+    assert not changed, f"a read session flushes {changed!r}: PostgreSQL refuses it in production"
+
+
+def _refuse_writes(state: ORMExecuteState) -> None:
+    statement = state.statement
+    if isinstance(statement, TextClause):
+        refused = not statement.text.lstrip().upper().startswith(("SELECT", "WITH"))
+    else:
+        refused = not state.is_select or getattr(statement, "_for_update_arg", None) is not None
+    assert not refused, f"a read session runs {statement}: PostgreSQL refuses it in production"
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from poche_api.app import create_app
 from poche_api.config import Settings
-from poche_api.db import create_engine, plain_url
-from tests.conftest import serve_in_process
+from poche_api.db import ReadSessionDep, create_engine, plain_url
+from tests.conftest import build_app, serve_in_process
 
 READ_ENDPOINT = "/v1/incidents/categories"  # no credentials, answered from the read pool
 
@@ -83,3 +83,18 @@ async def test_a_connection_dropped_while_idle_is_replaced_before_use(database_u
     finally:
         await admin.close()
         await engine.dispose()
+
+
+async def test_under_test_too_a_write_through_the_read_session_fails(
+    settings: Settings, session: AsyncSession
+) -> None:
+    app = build_app(settings, session)
+
+    @app.post("/_test/write-through-read")
+    async def write_through_read(reads: ReadSessionDep) -> None:
+        await reads.execute(text("UPDATE teams SET slug = slug"))
+
+    async with serve_in_process(app) as client:
+        refused = await client.post("/_test/write-through-read")
+
+    assert refused.status_code == 500  # the test session's guard, as PostgreSQL in production
