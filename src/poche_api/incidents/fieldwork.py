@@ -63,7 +63,7 @@ async def nearby(
     """Open reports of the caller's teams within ``radius_m``, nearest first."""
     repo = IncidentRepository.from_session(session)
     where = QueueFilter(
-        team_ids=await repo.team_ids_by_slug(sorted(who.principal.teams)),
+        team_slugs=sorted(who.principal.teams),
         near=(lat, lon, float(radius_m)),
     )
     return await repo.queue_by_distance(where, lat, lon, offset=0, limit=limit)

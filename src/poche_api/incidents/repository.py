@@ -269,12 +269,6 @@ class IncidentRepository:
         rows = await self.session.scalars(select(Team).where(Team.id.in_(set(ids))))
         return {row.id: row for row in rows}
 
-    async def teams_by_slug(self, slugs: Sequence[str]) -> dict[uuid.UUID, Team]:
-        if not slugs:
-            return {}
-        rows = await self.session.scalars(select(Team).where(Team.slug.in_(slugs)))
-        return {row.id: row for row in rows}
-
     async def team_ids_by_slug(self, slugs: Sequence[str]) -> list[uuid.UUID]:
         if not slugs:
             return []
@@ -288,15 +282,6 @@ class IncidentRepository:
 
     async def rule(self, rule_id: uuid.UUID) -> RoutingRule | None:
         return await self.session.get(RoutingRule, rule_id)
-
-    async def rule_names(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
-        """Names of these rules only: a page of reports needs no rule's conditions or sector."""
-        if not ids:
-            return {}
-        rows = await self.session.execute(
-            select(RoutingRule.id, RoutingRule.name).where(RoutingRule.id.in_(set(ids)))
-        )
-        return {rule_id: name for rule_id, name in rows}
 
     async def delete_rule(self, rule: RoutingRule) -> None:
         await self.session.delete(rule)
@@ -339,16 +324,6 @@ class IncidentRepository:
         query = _with_staff_facts(select(IncidentReport.id).where(IncidentReport.id == any_(ids)))
         rows = await self.session.execute(query)
         return {report_id: _facts(*facts) for report_id, *facts in rows}
-
-    async def tracking_codes(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
-        if not ids:
-            return {}
-        rows = await self.session.execute(
-            select(IncidentReport.id, IncidentReport.tracking_code).where(
-                IncidentReport.id.in_(set(ids))
-            )
-        )
-        return {report_id: code for report_id, code in rows}
 
     async def report_by_code(self, code: str) -> IncidentReport | None:
         found: IncidentReport | None = await self.session.scalar(
