@@ -16,13 +16,18 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONUNBUFFERED=1
 
-RUN python -m venv /opt/venv \
+# gcc and libc6-dev compile the GTFS-RT TripUpdates reader (a Cython extension, hatch_build.py);
+# they stay in this stage, the runtime image gets the built module only.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/* \
+ && python -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir --upgrade pip
 
 WORKDIR /src
 # Only what the wheel is built from: the package, the migrations (force-included as
 # poche_api/_migrations) and the README the metadata points at.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md hatch_build.py ./
 COPY src ./src
 COPY migrations ./migrations
 

@@ -43,7 +43,7 @@ def _message(*trips: dict[str, object]) -> rt.FeedMessage:
 
 
 def _index(*trips: dict[str, object]) -> realtime.TripUpdatesIndex:
-    return realtime.TripUpdatesIndex.build([realtime.decode(_message(*trips).SerializeToString())])
+    return realtime.TripUpdatesIndex.build([_message(*trips).SerializeToString()])
 
 
 def _merge(found: realtime.TripRealtime | None, sequence: int, stop_id: str) -> realtime.Merged:

@@ -8,10 +8,11 @@ per feed. The merge is a pure function of a scheduled departure and the TripUpda
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple
@@ -24,6 +25,7 @@ from redis.asyncio import Redis
 
 from poche_api.config import Settings
 from poche_api.simulators import simulator_url
+from poche_api.transport import _tripupdates
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +104,7 @@ class PollStatus(StrEnum):
 class PollOutcome:
     status: PollStatus
     message: rt.FeedMessage | None = None
+    body: bytes | None = None
     error: str | None = None
 
 
@@ -198,7 +201,7 @@ async def poll_feed(
             "header_timestamp": header_ts,
         },
     )
-    return PollOutcome(PollStatus.updated, message=message)
+    return PollOutcome(PollStatus.updated, message=message, body=body)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,8 +260,13 @@ async def record_unmatched(redis: Redis, feed: FeedConfig, count: int) -> None:
 
 # --- TripUpdates index and merge --------------------------------------------------------------
 
-StopRel = rt.TripUpdate.StopTimeUpdate
 TripRel = rt.TripDescriptor
+StopRel = rt.TripUpdate.StopTimeUpdate
+
+# One TripUpdate of a feed, read by the native reader: its descriptor as Python values, its stop
+# time updates kept as bytes until a departure asks (reading them through protobuf's objects
+# cost ten times the parse).
+TripRealtime = _tripupdates.TripUpdate
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -270,53 +278,12 @@ class StopUpdate:
     time: int | None
 
 
-@dataclasses.dataclass(slots=True)
-class TripRealtime:
-    """One TripUpdate; its descriptor and stop time updates stay protobuf until a departure
-    needs them (reading a protobuf field from Python costs more than parsing it did)."""
-
-    trip_id: str
-    start_date: str | None
-    relationship: int
-    stop_time_updates: Sequence[StopRel]
-    header_timestamp: int
-    descriptor: TripRel
-
-    @property
-    def route_id(self) -> str:
-        return self.descriptor.route_id
-
-    @property
-    def direction_id(self) -> int | None:
-        trip = self.descriptor
-        return int(trip.direction_id) if trip.HasField("direction_id") else None
-
-    @property
-    def start_time(self) -> str | None:
-        return self.descriptor.start_time or None
-
-    def updates(self) -> list[StopUpdate]:
-        return [_stop_update(stu) for stu in self.stop_time_updates]
+def stop_updates(trip: TripRealtime) -> list[StopUpdate]:
+    """Every stop time update of ``trip`` in feed order (an ADDED trip's stops)."""
+    return [StopUpdate(*update) for update in trip.stop_time_updates()]
 
 
-def _stop_update(stu: StopRel) -> StopUpdate:
-    event = None
-    if stu.HasField("departure"):
-        event = stu.departure
-    elif stu.HasField("arrival"):
-        event = stu.arrival
-    delay = int(event.delay) if event is not None and event.HasField("delay") else None
-    moment = int(event.time) if event is not None and event.HasField("time") else None
-    return StopUpdate(
-        sequence=int(stu.stop_sequence) if stu.HasField("stop_sequence") else None,
-        stop_id=stu.stop_id or None,
-        relationship=int(stu.schedule_relationship),
-        delay=delay,
-        time=moment,
-    )
-
-
-_ADDED = (TripRel.ADDED, 5)  # 5: NEW (GTFS-RT 2024)
+_ADDED = (TripRel.ADDED, TripRel.NEW)
 
 
 @dataclasses.dataclass
@@ -329,32 +296,25 @@ class TripUpdatesIndex:
     _by_start: dict[tuple[str, int | None, str, str], TripRealtime] | None = None
 
     @classmethod
-    def build(cls, messages: Iterable[rt.FeedMessage]) -> "TripUpdatesIndex":
+    def build(cls, bodies: Iterable[bytes]) -> "TripUpdatesIndex":
+        """The index of serialized TripUpdates feeds; a malformed one raises DecodeError."""
         index = cls(0, {}, {}, [], 0)
-        by_key, by_trip = index.by_key, index.by_trip
-        for message in messages:
-            header_ts = int(message.header.timestamp)
+        by_key, by_trip, added = index.by_key, index.by_trip, index.added
+        for body in bodies:
+            header_ts, entity_count, trips = _tripupdates.read_feed(body)
             index.header_timestamp = max(index.header_timestamp, header_ts)
-            index.entity_count += len(message.entity)
-            for entity in message.entity:
-                # An entity without a trip_update reads as an empty one: no trip_id, SCHEDULED.
-                update = entity.trip_update
-                trip = update.trip
+            index.entity_count += entity_count
+            for trip in trips:
                 trip_id = trip.trip_id
-                relationship = trip.schedule_relationship
-                added = relationship in _ADDED
-                if (not trip_id and not added) or entity.is_deleted:
+                if trip.relationship in _ADDED:
+                    if not trip.is_deleted:
+                        added.append(trip)
                     continue
-                start_date = trip.start_date or None
-                record = TripRealtime(
-                    trip_id, start_date, relationship, update.stop_time_update, header_ts, trip
-                )
-                if added:
-                    index.added.append(record)
+                if trip_id is None or trip.is_deleted:
                     continue
-                if start_date is not None:
-                    by_key[(trip_id, start_date)] = record
-                by_trip.setdefault(trip_id, record)
+                if trip.start_date is not None:
+                    by_key[(trip_id, trip.start_date)] = trip
+                by_trip.setdefault(trip_id, trip)
         return index
 
     @property
@@ -363,11 +323,11 @@ class TripUpdatesIndex:
         first time it is needed."""
         if self._by_start is None:
             self._by_start = {}
-            for record in self.by_key.values():
-                start_time, route_id = record.start_time, record.route_id
-                if start_time and route_id and record.start_date:
-                    key = (route_id, record.direction_id, record.start_date, start_time)
-                    self._by_start[key] = record
+            for trip in self.by_key.values():
+                start_time, route_id, start_date = trip.start_time, trip.route_id, trip.start_date
+                if start_time and route_id and start_date:
+                    key = (route_id, trip.direction_id, start_date, start_time)
+                    self._by_start[key] = trip
         return self._by_start
 
     def trip_ids(self) -> set[str]:
@@ -408,6 +368,18 @@ class Merged(NamedTuple):  # a tuple: built once per departure, cheaper than a d
     delay_seconds: int | None
 
 
+_CANCELED = TripRel.CANCELED
+_SKIPPED = StopRel.SKIPPED
+_NO_DATA = StopRel.NO_DATA
+
+
+@functools.lru_cache(maxsize=4096)
+def _seconds(delay: int) -> timedelta:
+    """A delay as a timedelta: delays repeat across a feed, and building a timedelta costs more
+    than the rest of a departure's merge."""
+    return timedelta(seconds=delay)
+
+
 def merge(
     realtime: TripRealtime | None,
     *,
@@ -425,56 +397,25 @@ def merge(
     """
     if realtime is None:
         return Merged(Status.scheduled, scheduled, None)
-    if realtime.relationship == TripRel.CANCELED:
+    if realtime.relationship == _CANCELED:
         return Merged(Status.cancelled, None, None)
-    earlier: list[StopRel] = []
-    # GTFS-RT requires stop time updates sorted by stop_sequence: read them only up to here,
-    # and decode only the one at this stop and the last usable one before it. HasField is asked
-    # only when a field reads 0, as an unset one does.
-    measured = Status.realtime if trusted else Status.estimated
-    for stu in realtime.stop_time_updates:
-        sequence = stu.stop_sequence
-        if not sequence and not stu.HasField("stop_sequence"):
-            if stu.stop_id != stop_id:  # no sequence: matched on the stop id only
-                continue
-        elif sequence != stop_sequence:
-            if sequence > stop_sequence:
-                break
-            earlier.append(stu)
-            continue
-        here = _at_stop(stu, scheduled, measured)
-        if here is not None:
-            return here
-    for before in reversed(earlier):  # the delay to propagate: the last stop not SKIPPED
-        relationship = before.schedule_relationship
+    here, before = realtime.at_stop(stop_sequence, stop_id)
+    if here is not None:
+        relationship, delay, moment = here
         if relationship == _SKIPPED:
-            continue
-        event = before.departure if before.HasField("departure") else before.arrival
-        delay = event.delay
-        if relationship == _NO_DATA or (not delay and not event.HasField("delay")):
-            break
-        return Merged(Status.estimated, scheduled + timedelta(seconds=delay), delay)
+            return Merged(Status.skipped, None, None)
+        if relationship == _NO_DATA:
+            return Merged(Status.scheduled, scheduled, None)
+        measured = Status.realtime if trusted else Status.estimated
+        if moment is not None:
+            delay = moment - int(scheduled.timestamp())
+        if delay is not None:
+            return Merged(measured, scheduled + _seconds(delay), delay)
+    if before is not None:  # the delay to propagate: the last earlier stop not SKIPPED
+        relationship, delay, _ = before
+        if relationship != _NO_DATA and delay is not None:
+            return Merged(Status.estimated, scheduled + _seconds(delay), delay)
     return Merged(Status.scheduled, scheduled, None)
-
-
-_SKIPPED = StopRel.SKIPPED
-_NO_DATA = StopRel.NO_DATA
-
-
-def _at_stop(stu: StopRel, scheduled: datetime, measured: Status) -> Merged | None:
-    """The update at this stop; None when it has neither delay nor time (the earlier delay
-    still holds)."""
-    update = _stop_update(stu)
-    if update.relationship == _SKIPPED:
-        return Merged(Status.skipped, None, None)
-    if update.relationship == _NO_DATA:
-        return Merged(Status.scheduled, scheduled, None)
-    if update.time is not None:
-        delay = update.time - int(scheduled.timestamp())
-        return Merged(measured, scheduled + timedelta(seconds=delay), delay)
-    if update.delay is not None:
-        return Merged(measured, scheduled + timedelta(seconds=update.delay), update.delay)
-    return None
 
 
 # --- Vehicle positions ------------------------------------------------------------------------
@@ -615,10 +556,17 @@ def active_now(periods: list[list[int | None]], now: float) -> bool:
 
 @dataclasses.dataclass
 class Snapshot:
+    """A feed's last good body; the poller checked it with protobuf before storing it."""
+
     digest: str
     header_timestamp: int
     fetched_at: float
-    message: rt.FeedMessage
+    body: bytes
+
+    @functools.cached_property
+    def message(self) -> rt.FeedMessage:
+        """The body through protobuf (vehicles, alerts), decoded the first time it is read."""
+        return decode(self.body)
 
 
 class BoardCache:
@@ -689,12 +637,11 @@ class RealtimeCache:
         )
         if body is None:
             return None
-        try:
-            message = decode(body if isinstance(body, bytes) else body.encode())
-        except DecodeError:
-            return None
         snapshot = Snapshot(
-            digest_text, int(_text(header_ts or b"0")), float(_text(fetched_at or b"0")), message
+            digest_text,
+            int(_text(header_ts or b"0")),
+            float(_text(fetched_at or b"0")),
+            body if isinstance(body, bytes) else body.encode(),
         )
         self._snapshots[feed.name] = snapshot
         return snapshot
@@ -720,6 +667,10 @@ class RealtimeCache:
         key = tuple(snapshot.digest for snapshot in fresh)
         index = self._indexes.get(key)
         if index is None:
-            index = TripUpdatesIndex.build(snapshot.message for snapshot in fresh)
+            try:
+                index = TripUpdatesIndex.build(snapshot.body for snapshot in fresh)
+            except DecodeError:  # the poller stores only what protobuf parsed: not expected
+                logger.exception("gtfs-rt snapshot unreadable", extra={"feeds": key})
+                return None, oldest_age
             self._indexes = {key: index}
         return index, max(now - snapshot.header_timestamp for snapshot in fresh)

@@ -6,12 +6,14 @@ reference instant is computed per day, never by adding 24 h.
 """
 
 import dataclasses
+import logging
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from google.protobuf.message import DecodeError
 from redis.asyncio import Redis
 
 from poche_api.config import Settings
@@ -21,6 +23,8 @@ from poche_api.kit.text import normalize
 from poche_api.models import FeedVersion, Route, Stop, TransportAlert
 from poche_api.transport import realtime, schemas
 from poche_api.transport.repository import TransportRepository
+
+logger = logging.getLogger(__name__)
 
 MODES = {
     0: "tram",
@@ -318,7 +322,9 @@ class TransportService:
     ) -> list[schemas.Departure]:
         hits: list[tuple[realtime.TripRealtime, realtime.StopUpdate, str | None]] = []
         for trip in index.added:
-            updates = trip.updates()
+            if trip.trip_id is None or trip.route_id is None:  # no id or line to show it by
+                continue
+            updates = realtime.stop_updates(trip)
             for update in updates[:-1]:  # the last stop is an arrival
                 if update.stop_id in stop_ids and update.time is not None:
                     at = datetime.fromtimestamp(update.time, UTC)
@@ -326,15 +332,17 @@ class TransportService:
                         hits.append((trip, update, updates[-1].stop_id))
         if not hits:
             return []
-        routes = await self.repository.routes_by_id(version.id, [t.route_id for t, _, _ in hits])
+        routes = await self.repository.routes_by_id(
+            version.id, [t.route_id for t, _, _ in hits if t.route_id is not None]
+        )
         last_stops = await self.repository.stops_by_id(
             version.id, [last for _, _, last in hits if last]
         )
         zone = ZoneInfo(version.timezone)
         found = []
         for trip, update, last_stop_id in hits:
-            route = routes.get(trip.route_id)
-            if route is None or update.time is None or update.stop_id is None:
+            route = routes.get(trip.route_id or "")
+            if trip.trip_id is None or route is None or update.time is None or not update.stop_id:
                 continue
             last = last_stops.get(last_stop_id or "")
             day = (
@@ -370,8 +378,12 @@ class TransportService:
         for feed in self.feeds:
             if feed.kind == "vehicle_positions":
                 snapshot = await self.cache.snapshot(self.redis, feed)
-                if snapshot is not None:
+                if snapshot is None:
+                    continue
+                try:
                     records += realtime.vehicles(snapshot.message)
+                except DecodeError:  # the poller stores only what protobuf parsed: not expected
+                    logger.exception("gtfs-rt snapshot unreadable", extra={"feed": feed.name})
         missing_route = [r.trip_id for r in records if r.route_id is None and r.trip_id]
         trip_routes = (
             await self.repository.trip_routes(version.id, missing_route) if missing_route else {}

@@ -75,8 +75,8 @@ async def poll_all(
         for feed, outcome in zip(feeds, outcomes, strict=True):
             if outcome.status is not realtime.PollStatus.updated or outcome.message is None:
                 continue
-            if feed.kind == "trip_updates" and version is not None:
-                index = realtime.TripUpdatesIndex.build([outcome.message])
+            if feed.kind == "trip_updates" and version is not None and outcome.body is not None:
+                index = realtime.TripUpdatesIndex.build([outcome.body])
                 ids = sorted(index.trip_ids())
                 known = await repository.known_trip_ids(version.id, ids)
                 await realtime.record_unmatched(redis, feed, len(set(ids) - known))
