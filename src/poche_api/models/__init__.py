@@ -35,14 +35,15 @@ from poche_api.models.transport import (
     FeedSource,
     FeedVersion,
     Frequency,
+    PatternStop,
     Route,
     ShapePoint,
     Stop,
-    StopTime,
     TransportAlert,
     TransportAlertEvent,
     TransportFollow,
     Trip,
+    TripTimes,
 )
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "IncidentPhoto",
     "IncidentReport",
     "IncidentSyncOperation",
+    "PatternStop",
     "PushCampaign",
     "PushDelivery",
     "PushInboxEntry",
@@ -81,10 +83,10 @@ __all__ = [
     "StaffMember",
     "StaffTeam",
     "Stop",
-    "StopTime",
     "Team",
     "TransportAlert",
     "TransportAlertEvent",
     "TransportFollow",
     "Trip",
+    "TripTimes",
 ]

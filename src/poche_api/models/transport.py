@@ -3,7 +3,7 @@
 Every GTFS table is keyed and partitioned by ``feed_version``: an import loads beside the active
 version and is switched on in one transaction (the active flag), then the previous version's
 tables are dropped.
-Times in ``transport_stop_times`` and ``transport_frequencies`` are GTFS seconds: seconds since
+Times in ``transport_trip_times`` and ``transport_frequencies`` are GTFS seconds: seconds since
 "noon minus 12 h" of the service day, so 25:10:00 is 90600 and belongs to the previous day.
 """
 
@@ -165,24 +165,44 @@ class Trip(Base):
     )
 
 
-class StopTime(Base):
-    __tablename__ = "transport_stop_times"
+class TripTimes(Base):
+    """A trip's stop times as arrays, position by position over its stop pattern."""
+
+    __tablename__ = "transport_trip_times"
 
     feed_version: Mapped[int] = _version_column()
     trip_id: Mapped[str] = mapped_column(GTFS_ID, primary_key=True)
-    stop_sequence: Mapped[int] = mapped_column(Integer, primary_key=True)
-    stop_id: Mapped[str] = mapped_column(GTFS_ID)
-    arrival_seconds: Mapped[int | None] = mapped_column(Integer)
-    departure_seconds: Mapped[int | None] = mapped_column(Integer)
-    stop_headsign: Mapped[str | None] = mapped_column(Text)
-    pickup_type: Mapped[int] = mapped_column(SmallInteger)
-    drop_off_type: Mapped[int] = mapped_column(SmallInteger)
+    pattern_id: Mapped[int] = mapped_column(Integer)
+    stop_sequences: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    arrival_seconds: Mapped[list[int | None]] = mapped_column(ARRAY(Integer))
+    departure_seconds: Mapped[list[int | None]] = mapped_column(ARRAY(Integer))
+    # NULL when every stop of the import's block is the default (regular pickup, drop-off,
+    # no stop headsign).
+    pickup_types: Mapped[list[int] | None] = mapped_column(ARRAY(SmallInteger))
+    drop_off_types: Mapped[list[int] | None] = mapped_column(ARRAY(SmallInteger))
+    stop_headsigns: Mapped[list[str | None] | None] = mapped_column(ARRAY(Text))
 
     __table_args__ = (
-        # Id first, then feed_version (required in a partitioned key, constant in a partition):
-        # the sorts that build them compare the ids' leading bytes only (collation "C").
-        PrimaryKeyConstraint("trip_id", "stop_sequence", "feed_version"),
-        Index("ix_transport_stop_times_stop", "stop_id", "departure_seconds"),
+        PrimaryKeyConstraint("trip_id", "feed_version"),
+        Index("ix_transport_trip_times_pattern", "pattern_id"),
+        PARTITIONED,
+    )
+
+
+class PatternStop(Base):
+    """The stops of a pattern (trips calling at the same stops in the same order), in order."""
+
+    __tablename__ = "transport_pattern_stops"
+
+    feed_version: Mapped[int] = _version_column()
+    pattern_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    position: Mapped[int] = mapped_column(SmallInteger, primary_key=True)  # from 1
+    stop_id: Mapped[str] = mapped_column(GTFS_ID)
+    last: Mapped[bool] = mapped_column(Boolean)  # the terminus: an arrival, no departure
+
+    __table_args__ = (
+        PrimaryKeyConstraint("pattern_id", "position", "feed_version"),
+        Index("ix_transport_pattern_stops_stop", "stop_id"),
         PARTITIONED,
     )
 

@@ -6,11 +6,12 @@ parallel workers) and attached in the transaction that records the version. The 
 the active flag; the replaced versions' tables are dropped, not deleted row by row. Trips wait
 in a temporary table until stop_times give each its first departure, then land in one INSERT.
 
-The big members (trips, stop_times, shapes) are streamed as raw CSV bytes straight into
-``COPY``: PostgreSQL parses them, converts the times (``25:10:00`` → 90600) in generated
-columns, and the references are checked with set-based SQL that names the first offending
-lines. The small members go through ``csv`` in Python (time zones, accent-free stop names,
-parent stations). Memory holds a zip chunk or a batch of small rows, never the timetable.
+trips and shapes are streamed as raw CSV bytes straight into ``COPY``: PostgreSQL parses them,
+and the references are checked with set-based SQL that names the first offending lines.
+stop_times become one row per trip over shared stop patterns (``transport.timetable``: Arrow
+reads, checks and converts the member block by block, ``25:10:00`` → 90600). The small members
+go through ``csv`` in Python (time zones, accent-free stop names, parent stations). Memory holds
+a block of the member or a batch of small rows, never the timetable.
 """
 
 import asyncio
@@ -35,6 +36,12 @@ import httpx
 import orjson
 
 from poche_api.kit.text import normalize
+from poche_api.transport.timetable import (
+    PATTERN_STOPS_COLUMNS,
+    TRIP_TIMES_COLUMNS,
+    Scattered,
+    TimetableReader,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +50,8 @@ GTFS_TABLES = (
     "transport_routes",
     "transport_stops",
     "transport_trips",
-    "transport_stop_times",
+    "transport_trip_times",
+    "transport_pattern_stops",
     "transport_calendars",
     "transport_calendar_dates",
     "transport_frequencies",
@@ -55,6 +63,11 @@ BATCH_ROWS = 20_000
 MAX_REPORTED_ERRORS = 20
 DOWNLOAD_CHUNK = 1 << 16
 COPY_CHUNK = 1 << 19
+# The tables stop_times.txt is loaded into (transport.timetable), for error messages.
+TIMETABLE_TABLES = {
+    "transport_trip_times": "stop_times.txt",
+    "transport_pattern_stops": "stop_times.txt",
+}
 DROP_LOCK_TIMEOUT = "3s"  # dropping a replaced version waits this long for readers, then retries
 
 Progress = Callable[[str, int], None]
@@ -160,11 +173,6 @@ class Field:
     absent: str | None = None
 
 
-def _seconds(first: str, second: str) -> str:
-    # GTFS times count from noon minus 12 h and pass 24:00: an interval parses them as they are.
-    return f"date_part('epoch', coalesce(gtfs_{first}, gtfs_{second}))::integer"
-
-
 COPIED_MEMBERS: dict[str, tuple[str, tuple[Field, ...]]] = {
     "trips.txt": (
         "transport_trips",
@@ -182,43 +190,6 @@ COPIED_MEMBERS: dict[str, tuple[str, tuple[Field, ...]]] = {
                 "wheelchair_accessible smallint NOT NULL",
                 "smallint",
                 expression="coalesce(gtfs_wheelchair_accessible, 0)",
-                absent="0",
-            ),
-        ),
-    ),
-    "stop_times.txt": (
-        "transport_stop_times",
-        (
-            Field("trip_id", "trip_id", "text", required=True),
-            Field("stop_sequence", "stop_sequence", "integer", required=True),
-            Field("stop_id", "stop_id", "text", required=True),
-            Field(
-                "arrival_time",
-                "arrival_seconds integer",
-                "interval",
-                expression=_seconds("arrival_time", "departure_time"),
-                uses=("arrival_time", "departure_time"),
-            ),
-            Field(
-                "departure_time",
-                "departure_seconds integer",
-                "interval",
-                expression=_seconds("departure_time", "arrival_time"),
-                uses=("departure_time", "arrival_time"),
-            ),
-            Field("stop_headsign", "stop_headsign", "text"),
-            Field(
-                "pickup_type",
-                "pickup_type smallint NOT NULL",
-                "smallint",
-                expression="coalesce(gtfs_pickup_type, 0)",
-                absent="0",
-            ),
-            Field(
-                "drop_off_type",
-                "drop_off_type smallint NOT NULL",
-                "smallint",
-                expression="coalesce(gtfs_drop_off_type, 0)",
                 absent="0",
             ),
         ),
@@ -460,6 +431,67 @@ class _Loader:
         self.lap(member)
         return count
 
+    async def load_timetable(self) -> None:
+        """stop_times.txt as one row per trip over shared stop patterns (transport.timetable),
+        read in a thread block by block while PostgreSQL copies the previous one."""
+        stops_table, trips_table = self.table("transport_stops"), self.table("transport_trips")
+        # One array each: 40,000 trip ids come back several times faster than as 40,000 rows.
+        stops_query = f"SELECT array_agg(stop_id) FROM {stops_table}"  # noqa: S608 - table names are ours
+        trips_query = f"SELECT array_agg(trip_id) FROM {trips_table}"  # noqa: S608 - table names are ours
+        stops = set(await self.connection.fetchval(stops_query) or ())
+        trips = set(await self.connection.fetchval(trips_query) or ())
+
+        def error(line: int, message: str) -> None:
+            self.error(f"stop_times.txt:{line}: invalid value ({message})")
+
+        reader = TimetableReader(self.version, stops=stops, trips=trips, error=error)
+        target = await self.create("transport_trip_times")
+        reported = len(self.errors)
+        try:
+            await self._copy_timetable(reader, target, whole=False)
+        except Scattered:
+            del self.errors[reported:]  # the second read reports them again
+            await self.connection.execute(f"TRUNCATE {target}")
+            await self._copy_timetable(reader, target, whole=True)
+        except ValueError as exc:  # a missing column, or CSV that Arrow cannot read
+            raise InvalidFeed([*self.errors, f"stop_times.txt: {exc}"]) from exc
+        timetable = reader.timetable
+        schema, table = (await self.create("transport_pattern_stops")).split(".")
+        await self.connection.copy_to_table(
+            table,
+            schema_name=schema,
+            source=io.BytesIO(timetable.pattern_stops(self.version)),
+            columns=list(PATTERN_STOPS_COLUMNS),
+            format="csv",
+            freeze=True,
+        )
+        self.counts["stop_times"] = timetable.rows
+        self.counts["patterns"] = len(timetable.patterns)
+        self.lap("stop_times.txt")
+
+    async def _copy_timetable(self, reader: TimetableReader, target: str, *, whole: bool) -> None:
+        done = 0
+
+        async def chunks() -> AsyncIterator[bytes]:
+            nonlocal done
+            with self.archive.open("stop_times.txt") as raw:
+                blocks = reader.read(raw, whole=whole)
+                while (chunk := await asyncio.to_thread(next, blocks, None)) is not None:
+                    if self.progress is not None:
+                        self.progress("stop_times.txt", reader.timetable.rows - done)
+                        done = reader.timetable.rows
+                    yield chunk
+
+        schema, table = target.split(".")
+        await self.connection.copy_to_table(
+            table,
+            schema_name=schema,
+            source=chunks(),
+            columns=list(TRIP_TIMES_COLUMNS),
+            format="csv",
+            freeze=True,
+        )
+
     async def first_errors(self, member: str, query: str, *arguments: Any) -> None:
         """Report the rows ``query`` finds, by line: ``query`` selects ``message`` from
         ``numbered``, the member's table with each row's ``line`` (COPY FREEZE kept them in
@@ -482,7 +514,7 @@ class _Loader:
         for parent, name in self.tables.items():
             member = next(
                 (m for m, (table, _) in COPIED_MEMBERS.items() if table == parent),
-                parent.removeprefix("transport_") + ".txt",
+                TIMETABLE_TABLES.get(parent, parent.removeprefix("transport_") + ".txt"),
             )
             try:
                 for statement in await self._index_statements(parent, name):
@@ -493,7 +525,15 @@ class _Loader:
                 )
             except asyncpg.UniqueViolationError as exc:
                 raise InvalidFeed([*self.errors, f"{member}: duplicate ({exc.detail})"]) from exc
-            await self.connection.execute(f"ANALYZE {name}")
+            # Statistics of the scalar columns only: queries filter and join on those, and
+            # sampling the timetable's arrays cost more than loading them.
+            scalars = await self.connection.fetch(
+                "SELECT quote_ident(a.attname) FROM pg_attribute a"
+                " JOIN pg_type t ON t.oid = a.atttypid WHERE a.attrelid = $1::regclass"
+                " AND a.attnum > 0 AND NOT a.attisdropped AND t.typcategory <> 'A'",
+                name,
+            )
+            await self.connection.execute(f"ANALYZE {name} ({', '.join(r[0] for r in scalars)})")
 
     async def _index_statements(self, parent: str, table: str) -> list[str]:
         """The statements giving ``table`` the primary key and indexes of ``parent``."""
@@ -684,7 +724,7 @@ async def _load(loader: _Loader) -> tuple[str, date | None, date | None]:
         await loader.copy_raw("shapes.txt")
 
     await loader.copy_raw("trips.txt", staged=True)
-    routes_table, stops_table = loader.table("transport_routes"), loader.table("transport_stops")
+    routes_table = loader.table("transport_routes")
     await loader.first_errors(
         "trips.txt",
         "SELECT line, CASE WHEN route_id NOT IN (SELECT route_id FROM"  # noqa: S608 - table names are ours
@@ -695,37 +735,7 @@ async def _load(loader: _Loader) -> tuple[str, date | None, date | None]:
         sorted(services),
     )
     loader.lap("references")
-    await loader.copy_raw("stop_times.txt")
-    trips, stop_times = loader.table("transport_trips"), loader.table("transport_stop_times")
-    # One pass over stop_times: each trip's first departure (kept on the trip), whether all its
-    # stops exist and its times are not negative (an interval reads "-01:00:00"); the offending
-    # lines are looked up only when something is wrong. A CREATE TABLE AS, unlike a statement
-    # that writes to the trips, may be planned with parallel workers.
-    per_trip = f"gtfs_per_trip_{int(loader.version)}"
-    await loader.connection.execute(
-        f"CREATE TEMPORARY TABLE {per_trip} ON COMMIT DROP AS"  # noqa: S608 - table names are ours
-        " SELECT trip_id, min(departure_seconds) AS first,"
-        f" bool_and(stop_id IN (SELECT stop_id FROM {stops_table})) AS stops_known,"
-        " min(least(arrival_seconds, departure_seconds)) < 0 AS negative"
-        f" FROM {stop_times} GROUP BY trip_id"
-    )
-    checked = await loader.connection.fetchrow(
-        "SELECT count(*) FILTER (WHERE p.trip_id NOT IN"  # noqa: S608 - table names are ours
-        f" (SELECT trip_id FROM {trips})) AS unknown,"
-        f" count(*) FILTER (WHERE NOT stops_known OR negative) AS wrong FROM {per_trip} p"
-    )
-    if checked["unknown"] or checked["wrong"]:
-        await loader.first_errors(
-            "stop_times.txt",
-            f"SELECT line, CASE WHEN trip_id NOT IN (SELECT trip_id FROM {trips})"  # noqa: S608 - table names are ours
-            " THEN format('trip_id %L is not a trip', trip_id)"
-            f" WHEN stop_id NOT IN (SELECT stop_id FROM {stops_table})"
-            " THEN format('stop_id %L is not a stop', stop_id)"
-            " ELSE 'a time before 00:00:00' END AS message"
-            f" FROM numbered WHERE trip_id NOT IN (SELECT trip_id FROM {trips})"
-            f" OR stop_id NOT IN (SELECT stop_id FROM {stops_table})"
-            " OR least(arrival_seconds, departure_seconds) < 0",
-        )
+    await loader.load_timetable()
     if not loader.errors:
         # Trips land with their first departure; shapes are optional: a trip's dangling
         # shape_id is dropped, not fatal.
@@ -733,12 +743,12 @@ async def _load(loader: _Loader) -> tuple[str, date | None, date | None]:
         if "transport_shapes" in loader.tables:
             shapes = loader.tables["transport_shapes"]
             shape = f"CASE WHEN s.shape_id IN (SELECT shape_id FROM {shapes}) THEN s.shape_id END"  # noqa: S608 - table names are ours
+        # A trip's first departure: its first stop's (GTFS requires times there).
         await loader.unstage(
             "transport_trips",
-            {"start_seconds": "p.first", "shape_id": shape},
-            f"LEFT JOIN {per_trip} p ON p.trip_id = s.trip_id",
+            {"start_seconds": "p.departure_seconds[1]", "shape_id": shape},
+            f"LEFT JOIN {loader.table('transport_trip_times')} p ON p.trip_id = s.trip_id",
         )
-    await loader.connection.execute(f"DROP TABLE {per_trip}")
     loader.lap("references")
     trips = loader.table("transport_trips")
 

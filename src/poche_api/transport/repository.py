@@ -21,26 +21,30 @@ from poche_api.models import (
     TransportFollow,
 )
 
+# A stop's departures: the patterns calling there, then their trips' times at that position.
 _DEPARTURE_COLUMNS = (
-    "st.trip_id, st.stop_sequence, st.stop_id, st.departure_seconds, st.stop_headsign, "
+    "tt.trip_id, tt.stop_sequences[ps.position] AS stop_sequence, ps.stop_id, "
+    "tt.departure_seconds[ps.position] AS departure_seconds, "
+    "tt.stop_headsigns[ps.position] AS stop_headsign, "
     "t.route_id, t.headsign, t.direction_id, t.wheelchair_accessible, t.start_seconds, "
     "r.short_name, r.long_name, r.color, r.text_color, r.route_type"
 )
 _DEPARTURE_JOINS = (
-    "FROM transport_stop_times st "
-    "JOIN transport_trips t ON t.feed_version = st.feed_version AND t.trip_id = st.trip_id "
+    "FROM transport_pattern_stops ps "
+    "JOIN transport_trip_times tt ON tt.feed_version = ps.feed_version "
+    "AND tt.pattern_id = ps.pattern_id "
+    "JOIN transport_trips t ON t.feed_version = tt.feed_version AND t.trip_id = tt.trip_id "
     "JOIN transport_routes r ON r.feed_version = t.feed_version AND r.route_id = t.route_id "
 )
 _DEPARTURE_WHERE = (
-    "WHERE st.feed_version = :v AND st.stop_id = ANY(:stops) AND t.service_id = ANY(:services) "
-    "AND st.pickup_type <> 1 "
+    "WHERE ps.feed_version = :v AND ps.stop_id = ANY(:stops) AND t.service_id = ANY(:services) "
+    "AND coalesce(tt.pickup_types[ps.position], 0) <> 1 "
     # A trip's last stop is an arrival, not a departure.
-    "AND EXISTS (SELECT 1 FROM transport_stop_times n WHERE n.feed_version = st.feed_version "
-    "AND n.trip_id = st.trip_id AND n.stop_sequence > st.stop_sequence) "
+    "AND NOT ps.last "
 )
 _HAS_FREQUENCIES = (
-    "EXISTS (SELECT 1 FROM transport_frequencies f WHERE f.feed_version = st.feed_version "
-    "AND f.trip_id = st.trip_id)"
+    "EXISTS (SELECT 1 FROM transport_frequencies f WHERE f.feed_version = tt.feed_version "
+    "AND f.trip_id = tt.trip_id)"
 )
 
 
@@ -95,10 +99,12 @@ class TransportRepository:
             Route.feed_version == version,
             Route.route_id.in_(
                 text(
-                    "SELECT DISTINCT t.route_id FROM transport_stop_times st "
-                    "JOIN transport_trips t ON t.feed_version = st.feed_version "
-                    "AND t.trip_id = st.trip_id WHERE st.feed_version = :v "
-                    "AND st.stop_id = ANY(:stops)"
+                    "SELECT DISTINCT t.route_id FROM transport_pattern_stops ps "
+                    "JOIN transport_trip_times tt ON tt.feed_version = ps.feed_version "
+                    "AND tt.pattern_id = ps.pattern_id "
+                    "JOIN transport_trips t ON t.feed_version = tt.feed_version "
+                    "AND t.trip_id = tt.trip_id WHERE ps.feed_version = :v "
+                    "AND ps.stop_id = ANY(:stops)"
                 ).bindparams(v=version, stops=stop_ids)
             ),
         )
@@ -132,17 +138,18 @@ class TransportRepository:
         rows = await self.session.execute(
             text(
                 "WITH longest AS (SELECT DISTINCT ON (t.direction_id) t.trip_id, t.direction_id,"
-                " t.shape_id, t.headsign FROM transport_trips t"
-                " JOIN transport_stop_times st ON st.feed_version = t.feed_version"
-                " AND st.trip_id = t.trip_id"
+                " t.shape_id, t.headsign, tt.pattern_id, tt.stop_sequences"
+                " FROM transport_trips t JOIN transport_trip_times tt"
+                " ON tt.feed_version = t.feed_version AND tt.trip_id = t.trip_id"
                 " WHERE t.feed_version = :v AND t.route_id = :r"
-                " GROUP BY t.trip_id, t.direction_id, t.shape_id, t.headsign"
-                " ORDER BY t.direction_id, count(*) DESC, t.trip_id)"
-                " SELECT l.direction_id, l.shape_id, l.headsign, st.stop_sequence, s.stop_id,"
+                " ORDER BY t.direction_id, cardinality(tt.stop_sequences) DESC, t.trip_id)"
+                " SELECT l.direction_id, l.shape_id, l.headsign,"
+                " l.stop_sequences[ps.position] AS stop_sequence, s.stop_id,"
                 " s.name, s.lat, s.lon FROM longest l"
-                " JOIN transport_stop_times st ON st.feed_version = :v AND st.trip_id = l.trip_id"
-                " JOIN transport_stops s ON s.feed_version = :v AND s.stop_id = st.stop_id"
-                " ORDER BY l.direction_id, st.stop_sequence"
+                " JOIN transport_pattern_stops ps ON ps.feed_version = :v"
+                " AND ps.pattern_id = l.pattern_id"
+                " JOIN transport_stops s ON s.feed_version = :v AND s.stop_id = ps.stop_id"
+                " ORDER BY l.direction_id, ps.position"
             ),
             {"v": version, "r": route_id},
         )
@@ -182,8 +189,9 @@ class TransportRepository:
         rows = await self.session.execute(
             text(
                 f"SELECT {_DEPARTURE_COLUMNS} {_DEPARTURE_JOINS} {_DEPARTURE_WHERE}"
-                f"AND st.departure_seconds BETWEEN :lo AND :hi AND NOT {_HAS_FREQUENCIES} "
-                "ORDER BY st.departure_seconds, st.trip_id LIMIT :limit"
+                "AND tt.departure_seconds[ps.position] BETWEEN :lo AND :hi "
+                f"AND NOT {_HAS_FREQUENCIES} "
+                "ORDER BY tt.departure_seconds[ps.position], tt.trip_id LIMIT :limit"
             ),
             {
                 "v": version,
@@ -204,8 +212,8 @@ class TransportRepository:
             text(
                 f"SELECT {_DEPARTURE_COLUMNS}, f.start_seconds AS window_start,"
                 f" f.end_seconds AS window_end, f.headway_seconds {_DEPARTURE_JOINS}"
-                "JOIN transport_frequencies f ON f.feed_version = st.feed_version"
-                f" AND f.trip_id = st.trip_id {_DEPARTURE_WHERE}"
+                "JOIN transport_frequencies f ON f.feed_version = tt.feed_version"
+                f" AND f.trip_id = tt.trip_id {_DEPARTURE_WHERE}"
             ),
             {"v": version, "stops": stop_ids, "services": services},
         )
