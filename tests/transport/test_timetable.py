@@ -83,7 +83,8 @@ def test_scattered_trips_are_refused_in_blocks_and_read_whole_after() -> None:
 
 def test_headsigns_are_quoted_for_postgresql() -> None:
     rows, _, _ = _read(
-        HEADER + 'T1,08:00:00,08:00:00,A,1,,"Gare, ""Rive"" \\ Droite"\nT1,08:05:00,08:05:00,B,2,,\n'
+        HEADER
+        + 'T1,08:00:00,08:00:00,A,1,,"Gare, ""Rive"" \\ Droite"\nT1,08:05:00,08:05:00,B,2,,\n'
     )
 
     assert rows[0][8] == '{"Gare, \\"Rive\\" \\\\ Droite",NULL}'

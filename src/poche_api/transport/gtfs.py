@@ -448,11 +448,10 @@ class _Loader:
         target = await self.create("transport_trip_times")
         reported = len(self.errors)
         try:
-            await self._copy_timetable(reader, target, whole=False)
-        except Scattered:
-            del self.errors[reported:]  # the second read reports them again
-            await self.connection.execute(f"TRUNCATE {target}")
-            await self._copy_timetable(reader, target, whole=True)
+            if not await self._copy_timetable(reader, target, whole=False):
+                del self.errors[reported:]  # the second read reports them again
+                await self.connection.execute(f"TRUNCATE {target}")
+                await self._copy_timetable(reader, target, whole=True)
         except ValueError as exc:  # a missing column, or CSV that Arrow cannot read
             raise InvalidFeed([*self.errors, f"stop_times.txt: {exc}"]) from exc
         timetable = reader.timetable
@@ -469,14 +468,24 @@ class _Loader:
         self.counts["patterns"] = len(timetable.patterns)
         self.lap("stop_times.txt")
 
-    async def _copy_timetable(self, reader: TimetableReader, target: str, *, whole: bool) -> None:
+    async def _copy_timetable(self, reader: TimetableReader, target: str, *, whole: bool) -> bool:
+        """Copy the member's trip rows into ``target``; False when its trips are scattered
+        (the copy stops there: the caller empties ``target`` and reads the member whole)."""
         done = 0
+        scattered = False
 
         async def chunks() -> AsyncIterator[bytes]:
-            nonlocal done
+            nonlocal done, scattered
             with self.archive.open("stop_times.txt") as raw:
                 blocks = reader.read(raw, whole=whole)
-                while (chunk := await asyncio.to_thread(next, blocks, None)) is not None:
+                while True:
+                    try:
+                        chunk = await asyncio.to_thread(next, blocks, None)
+                    except Scattered:  # ending the copy here keeps the transaction usable
+                        scattered = True
+                        return
+                    if chunk is None:
+                        return
                     if self.progress is not None:
                         self.progress("stop_times.txt", reader.timetable.rows - done)
                         done = reader.timetable.rows
@@ -491,6 +500,7 @@ class _Loader:
             format="csv",
             freeze=True,
         )
+        return not scattered
 
     async def first_errors(self, member: str, query: str, *arguments: Any) -> None:
         """Report the rows ``query`` finds, by line: ``query`` selects ``message`` from
