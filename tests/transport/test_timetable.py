@@ -51,6 +51,14 @@ def test_trips_calling_at_the_same_stops_share_a_pattern() -> None:
     ]
 
 
+@pytest.mark.parametrize("hour", ["7", "07", "107"])
+def test_hours_of_any_width_read_the_same(hour: str) -> None:
+    rows, _, errors = _read(HEADER + f"T1,{hour}:05:09,08:00:00,A,1,,\nT1,08:10:00,,B,2,,\n")
+
+    assert errors == []
+    assert rows[0][4:6] == [f"{{{int(hour) * 3600 + 309},29400}}", "{28800,29400}"]
+
+
 def test_a_trip_s_rows_are_put_in_stop_sequence_order() -> None:
     rows, _, _ = _read(HEADER + "T1,08:10:00,08:10:00,C,30,,\nT1,08:00:00,08:00:00,A,10,,\n")
 
@@ -98,6 +106,8 @@ def test_headsigns_are_quoted_for_postgresql() -> None:
         ("T1,08:00:00,08:00:00,A,one,,", "stop_sequence 'one' is not a whole number"),
         ("T1,8h00,08:00:00,A,1,,", "arrival_time '8h00' is not a time like 25:10:00"),
         ("T1,08:00:00,08:60:00,A,1,,", "departure_time '08:60:00' is not a time like 25:10:00"),
+        ("T1,08:0a:00,08:00:00,A,1,,", "arrival_time '08:0a:00' is not a time like 25:10:00"),
+        ("T1,08-00-00,08:00:00,A,1,,", "arrival_time '08-00-00' is not a time like 25:10:00"),
         ("T1,08:00:00,08:00:00,A,1,7,", "pickup_type '7' is not 0, 1, 2 or 3"),
         ("T1,08:00:00,08:00:00,B,2,,", "stop_sequence 2 repeats in trip_id 'T1'"),
     ],

@@ -12,6 +12,7 @@ stop_sequence here. A feed whose trips are scattered is read a second time, whol
 
 import dataclasses
 import io
+import sys
 from collections.abc import Callable, Iterator
 from typing import IO
 
@@ -314,6 +315,8 @@ def _integers(values: pa.Array, valid: pa.Array) -> pa.Array:
 
 def _seconds(times: pa.Array) -> tuple[pa.Array, pa.Array]:
     """GTFS times (25:10:00, past 24:00 allowed) as seconds, and which ones are fine or absent."""
+    if sys.byteorder == "little" and pc.all(pc.equal(pc.binary_length(times), 8)).as_py():
+        return _eight_character_seconds(times)
     fine = pc.match_substring_regex(times, _TIME)
     digits = pc.cast(
         pc.replace_substring(pc.if_else(fine, times, pa.scalar(None, pa.string())), ":", ""),
@@ -325,6 +328,33 @@ def _seconds(times: pa.Array) -> tuple[pa.Array, pa.Array]:
     seconds = pc.subtract(rest, pc.multiply(minutes, 100))
     total = pc.add(pc.add(pc.multiply(hours, 3600), pc.multiply(minutes, 60)), seconds)
     return pc.cast(total, pa.int32()), pc.or_kleene(fine, pc.is_null(times))
+
+
+def _eight_character_seconds(times: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """_seconds when every time is written HH:MM:SS, as producers write them: each time's eight
+    bytes read as one 64-bit word, its characters taken out by shifts (a third of the work of a
+    regular expression and a string replacement)."""
+    fixed = times.cast(pa.binary()).cast(pa.binary(8))
+    words = pa.Array.from_buffers(
+        pa.uint64(), len(fixed), fixed.buffers(), null_count=fixed.null_count, offset=fixed.offset
+    )
+    mask = pa.scalar(0xFF, pa.uint64())
+
+    def character(position: int) -> pa.Array:
+        return pc.bit_wise_and(pc.shift_right(words, 8 * position), mask)
+
+    def digit(position: int) -> pa.Array:  # a character that is no digit wraps above 9
+        return pc.subtract(character(position), pa.scalar(48, pa.uint64()))
+
+    digits = {position: digit(position) for position in (0, 1, 3, 4, 6, 7)}
+    fine = pc.and_(pc.equal(character(2), 58), pc.equal(character(5), 58))  # the colons
+    for position, value in digits.items():
+        fine = pc.and_(fine, pc.less_equal(value, 5 if position in (3, 6) else 9))
+    total = pc.multiply(digits[0], 36000)
+    for position, weight in ((1, 3600), (3, 600), (4, 60), (6, 10), (7, 1)):
+        total = pc.add(total, pc.multiply(digits[position], weight))
+    seconds = pc.cast(pc.if_else(fine, total, pa.scalar(None, pa.uint64())), pa.int32())
+    return seconds, pc.or_kleene(fine, pc.is_null(times))
 
 
 def _types(values: pa.Array) -> tuple[pa.Array, pa.Array]:
