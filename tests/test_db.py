@@ -27,6 +27,23 @@ async def test_postgresql_refuses_a_write_made_through_the_read_pool(database_ur
         await engine.dispose()
 
 
+async def test_reads_start_no_parallel_worker_the_write_pool_may(database_url: str) -> None:
+    read, write = (
+        create_engine(database_url, pool_size=1, read_only=flag) for flag in (True, False)
+    )
+    try:
+        shown = []
+        for engine in (read, write):
+            async with AsyncSession(engine) as session:
+                shown.append(await session.scalar(text("SHOW max_parallel_workers_per_gather")))
+    finally:
+        await read.dispose()
+        await write.dispose()
+
+    assert shown[0] == "0"
+    assert shown[1] != "0"
+
+
 _CLIENTS = (
     "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
     "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
