@@ -111,7 +111,7 @@ class TimetableReader:
             table = pa.Table.from_batches(blocks)
             table = table.append_column("line", _numbers(2, table.num_rows))
             order = pc.sort_indices(table, [("trip_id", "ascending"), ("line", "ascending")])
-            yield from self._chunk(table.take(order), last=True)
+            yield from self._chunk(table.take(order))
             return
         for batch in batches:
             table = pa.Table.from_batches([batch])
@@ -121,11 +121,11 @@ class TimetableReader:
                 table = pa.concat_tables([held, table])
             done, held = _hold_last_trip(table)
             if done is not None:
-                yield from self._chunk(done, last=False)
+                yield from self._chunk(done)
         if held is not None:
-            yield from self._chunk(held, last=True)
+            yield from self._chunk(held)
 
-    def _chunk(self, table: pa.Table, *, last: bool) -> Iterator[bytes]:
+    def _chunk(self, table: pa.Table) -> Iterator[bytes]:
         if table.num_rows == 0:
             return
         columns = _Columns(table)
