@@ -12,6 +12,7 @@ import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from poche_api.simulators import transit
+from poche_api.transport import gtfs
 from poche_api.transport.gtfs import InvalidFeed, import_gtfs, parse_time
 from tests.transport.conftest import SHARED_TRANSIT
 
@@ -159,6 +160,22 @@ class TestImport:
             ("TCAR:2", "TCAR:90:0", 5 * 3600 + 189, 0, None),
         ]
 
+    async def test_the_error_list_stops_at_its_bound(
+        self, raw: asyncpg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(gtfs, "MAX_REPORTED_ERRORS", 2)
+        stop_times = "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n"
+        stop_times += "TCAR:X,5h,05:00:00,TCAR:NOWHERE,one\n"
+        path = _zip_with(tmp_path, {"stop_times.txt": stop_times.encode()})
+
+        with pytest.raises(InvalidFeed) as caught:
+            await import_gtfs(raw, path, source="t")
+
+        assert caught.value.errors == [
+            "stop_times.txt:2: invalid value (arrival_time '5h' is not a time like 25:10:00)",
+            "stop_times.txt:2: invalid value (stop_id 'TCAR:NOWHERE' is not a stop)",
+        ]
+
     async def test_a_trip_whose_rows_are_scattered_still_loads_as_one(
         self, raw: asyncpg.Connection, tmp_path: Path
     ) -> None:
@@ -225,6 +242,18 @@ class TestImport:
                 "stop_times.txt",
                 "trip_id,arrival_time,departure_time,stop_sequence\nTCAR:100001,05:00:00,,1\n",
                 r"^stop_times\.txt: missing column stop_id$",
+            ),
+            (
+                "stop_times.txt",
+                "trip_id,arrival_time,departure_time,stop_id,stop_sequence\nTCAR:100001,05:00:00\n",
+                r"^stop_times\.txt: CSV parse error: Expected 5 columns, got 2",
+            ),
+            (
+                "stop_times.txt",
+                "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n"
+                + "TCAR:100001,05:00:00,05:00:00,TCAR:NOWHERE,1\n" * 3
+                + "".join(f"TCAR:X{n},05:00:00,05:00:00,TCAR:BOUL,1\n" for n in range(30)),
+                r"^stop_times\.txt:2: invalid value \(stop_id 'TCAR:NOWHERE' is not a stop\)$",
             ),
             (
                 "trips.txt",

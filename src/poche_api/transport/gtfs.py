@@ -452,6 +452,8 @@ class _Loader:
                 del self.errors[reported:]  # the second read reports them again
                 await self.connection.execute(f"TRUNCATE {target}")
                 await self._copy_timetable(reader, target, whole=True)
+        except InvalidFeed:  # too many errors already
+            raise
         except ValueError as exc:  # a missing column, or CSV that Arrow cannot read
             raise InvalidFeed([*self.errors, f"stop_times.txt: {exc}"]) from exc
         timetable = reader.timetable

@@ -178,16 +178,17 @@ class TimetableReader:
             (columns.pickup_ok, "pickup_type", "is not 0, 1, 2 or 3"),
             (columns.drop_off_ok, "drop_off_type", "is not 0, 1, 2 or 3"),
         ]
-        fine = True
+        found = []
         for passed, field, problem in checks:
             failed = pc.invert(pc.fill_null(passed, False))
             if not pc.any(failed).as_py():
                 continue
-            fine = False
             at = pc.index(failed, True).as_py()
             value = columns.raw(field)[at].as_py()
-            self.error(columns.line[at].as_py(), f"{field} {value!r} {problem}")
-        return fine
+            found.append((columns.line[at].as_py(), f"{field} {value!r} {problem}"))
+        for line, message in sorted(found):
+            self.error(line, message)
+        return not found
 
 
 def _batches(stream: IO[bytes]) -> tuple[list[str], Iterator[pa.RecordBatch]]:
