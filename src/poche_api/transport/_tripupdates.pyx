@@ -280,7 +280,7 @@ cdef class TripUpdate:
             )
         return found
 
-    def at_stop(self, uint32_t stop_sequence, str stop_id not None):
+    def at_stop(self, long long stop_sequence, str stop_id not None):
         """(the update at this stop that says something, the last earlier one not SKIPPED).
 
         An update matches by stop_sequence, or by stop_id when it has no sequence; it says
@@ -301,8 +301,8 @@ cdef class TripUpdate:
                     p + update.stop_id_at, wanted, wanted_length
                 ):
                     continue
-            elif update.sequence != stop_sequence:
-                if update.sequence > stop_sequence:
+            elif <long long>update.sequence != stop_sequence:
+                if <long long>update.sequence > stop_sequence:
                     break
                 if update.relationship != SKIPPED:
                     before, has_before = update, True
