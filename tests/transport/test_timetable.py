@@ -13,14 +13,12 @@ STOPS = {"A", "B", "C", "D"}
 TRIPS = {"T1", "T2", "T3"}
 
 
-def _read(
-    text: str, *, whole: bool = False
-) -> tuple[list[list[str]], TimetableReader, list[tuple[int, str]]]:
+def _read(text: str) -> tuple[list[list[str]], TimetableReader, list[tuple[int, str]]]:
     errors: list[tuple[int, str]] = []
     reader = TimetableReader(
         3, stops=STOPS, trips=TRIPS, error=lambda line, message: errors.append((line, message))
     )
-    out = b"".join(reader.read(io.BytesIO(text.encode()), whole=whole))
+    out = b"".join(reader.read(io.BytesIO(text.encode())))
     return list(csv.reader(io.StringIO(out.decode()))), reader, errors
 
 
@@ -77,16 +75,22 @@ def test_a_trip_cut_between_two_blocks_is_read_whole(monkeypatch: pytest.MonkeyP
     assert reader.timetable.trips == 3
 
 
-def test_scattered_trips_are_refused_in_blocks_and_read_whole_after() -> None:
+def test_scattered_trips_are_refused_and_read_again_once_sorted_with_their_lines() -> None:
     text = HEADER + "T1,08:00:00,08:00:00,A,1,,\nT2,09:00:00,09:00:00,B,1,,\n"
-    text += "T1,08:05:00,08:05:00,B,2,,\nT2,09:05:00,09:05:00,C,2,,\n"
+    text += "T1,08:05:00,08:05:00,B,2,,\nT2,09:05:00,09:05:00,Z,2,,\n"
     with pytest.raises(Scattered):
         _read(text)
+    columns, blocks = timetable.numbered(io.BytesIO(text.encode()))
+    numbered = list(csv.reader(io.StringIO(b"".join(blocks).decode())))
+    by_trip = sorted(numbered, key=lambda row: (row[0], int(row[-1])))  # as PostgreSQL does
+    sorted_text = ",".join([*columns, timetable.LINE_COLUMN]) + "\n"
+    sorted_text += "".join(",".join(row) + "\n" for row in by_trip)
 
-    rows, _, errors = _read(text, whole=True)
+    rows, _, errors = _read(sorted_text)
 
-    assert errors == []
-    assert [row[1:4] for row in rows] == [["T1", "1", "{1,2}"], ["T2", "2", "{1,2}"]]
+    assert [row[-1] for row in numbered] == ["2", "3", "4", "5"]
+    assert [row[1:4] for row in rows] == [["T1", "1", "{1,2}"]]
+    assert errors == [(5, "stop_id 'Z' is not a stop")]  # its line in the member as written
 
 
 def test_headsigns_are_quoted_for_postgresql() -> None:

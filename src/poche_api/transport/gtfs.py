@@ -28,7 +28,7 @@ import zipfile
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
@@ -37,10 +37,12 @@ import orjson
 
 from poche_api.kit.text import normalize
 from poche_api.transport.timetable import (
+    LINE_COLUMN,
     PATTERN_STOPS_COLUMNS,
     TRIP_TIMES_COLUMNS,
     Scattered,
     TimetableReader,
+    numbered,
 )
 
 logger = logging.getLogger(__name__)
@@ -448,10 +450,13 @@ class _Loader:
         target = await self.create("transport_trip_times")
         reported = len(self.errors)
         try:
-            if not await self._copy_timetable(reader, target, whole=False):
+            if not await self._copy_timetable(reader, target, self._open_stop_times):
                 del self.errors[reported:]  # the second read reports them again
                 await self.connection.execute(f"TRUNCATE {target}")
-                await self._copy_timetable(reader, target, whole=True)
+                with tempfile.TemporaryDirectory(prefix="gtfs-") as folder:
+                    by_trip = Path(folder) / "stop_times.csv"
+                    await self._sort_stop_times_by_trip(by_trip)
+                    await self._copy_timetable(reader, target, by_trip.open)
         except InvalidFeed:  # too many errors already
             raise
         except ValueError as exc:  # a missing column, or CSV that Arrow cannot read
@@ -470,16 +475,21 @@ class _Loader:
         self.counts["patterns"] = len(timetable.patterns)
         self.lap("stop_times.txt")
 
-    async def _copy_timetable(self, reader: TimetableReader, target: str, *, whole: bool) -> bool:
+    def _open_stop_times(self, mode: str = "rb") -> IO[bytes]:
+        return self.archive.open("stop_times.txt")
+
+    async def _copy_timetable(
+        self, reader: TimetableReader, target: str, open_member: Callable[[str], IO[bytes]]
+    ) -> bool:
         """Copy the member's trip rows into ``target``; False when its trips are scattered
-        (the copy stops there: the caller empties ``target`` and reads the member whole)."""
+        (the copy stops there: the caller empties ``target`` and sorts the member by trip)."""
         done = 0
         scattered = False
 
         async def chunks() -> AsyncIterator[bytes]:
             nonlocal done, scattered
-            with self.archive.open("stop_times.txt") as raw:
-                blocks = reader.read(raw, whole=whole)
+            with open_member("rb") as raw:
+                blocks = reader.read(raw)
                 while True:
                     try:
                         chunk = await asyncio.to_thread(next, blocks, None)
@@ -503,6 +513,32 @@ class _Loader:
             freeze=True,
         )
         return not scattered
+
+    async def _sort_stop_times_by_trip(self, path: Path) -> None:
+        """Write stop_times.txt to ``path`` with each trip's rows together, each row carrying
+        its line: PostgreSQL sorts it (on disk past work_mem), so memory holds a block only."""
+        table = f"gtfs_stop_times_by_trip_{int(self.version)}"
+        with self.archive.open("stop_times.txt") as raw:
+            columns, blocks = numbered(raw)  # names from a fixed list: safe in SQL
+            await self.connection.execute(
+                f"CREATE TEMPORARY TABLE {table} ({', '.join(f'{c} text' for c in columns)},"
+                f" {LINE_COLUMN} bigint) ON COMMIT DROP"
+            )
+
+            async def chunks() -> AsyncIterator[bytes]:
+                while (chunk := await asyncio.to_thread(next, blocks, None)) is not None:
+                    yield chunk
+
+            await self.connection.copy_to_table(
+                table, source=chunks(), columns=[*columns, LINE_COLUMN], format="csv"
+            )
+        await self.connection.copy_from_query(
+            f"SELECT * FROM {table} ORDER BY trip_id, {LINE_COLUMN}",  # noqa: S608 - names are ours
+            output=str(path),
+            format="csv",
+            header=True,
+        )
+        await self.connection.execute(f"DROP TABLE {table}")
 
     async def first_errors(self, member: str, query: str, *arguments: Any) -> None:
         """Report the rows ``query`` finds, by line: ``query`` selects ``message`` from

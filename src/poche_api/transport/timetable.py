@@ -7,7 +7,8 @@ time took. The member is read with Arrow's CSV reader in blocks, checked and con
 column (never a Python object per row), and written out as CSV rows for ``COPY``.
 
 A trip's rows must follow each other, as producers write them; the rows of a trip are sorted by
-stop_sequence here. A feed whose trips are scattered is read a second time, whole, and sorted.
+stop_sequence here. A member whose trips are scattered raises :class:`Scattered`: the importer
+has PostgreSQL sort it by trip into a file, which is read again (memory stays one block).
 """
 
 import dataclasses
@@ -34,13 +35,14 @@ TRIP_TIMES_COLUMNS = (
     "drop_off_types",
     "stop_headsigns",
 )
+LINE_COLUMN = "poche_line"  # a row's line in the member, in a member sorted by trip
 PATTERN_STOPS_COLUMNS = ("feed_version", "pattern_id", "position", "stop_id", "last")
 _TIME = r"^\d+:[0-5]\d:[0-5]\d$"
 _PATTERN_KEY = "\x1f"  # stop ids never hold a unit separator
 
 
 class Scattered(Exception):
-    """A trip's rows are not contiguous: the member must be read whole and sorted."""
+    """A trip's rows are not contiguous: the member must be sorted by trip first."""
 
 
 @dataclasses.dataclass
@@ -94,9 +96,9 @@ class TimetableReader:
         self.timetable = Timetable()
         self._seen: set[str] = set()
 
-    def read(self, stream: IO[bytes], *, whole: bool = False) -> Iterator[bytes]:
-        """CSV chunks of trip_times rows. ``whole``: read everything first and sort it by trip
-        (after :class:`Scattered`)."""
+    def read(self, stream: IO[bytes]) -> Iterator[bytes]:
+        """CSV chunks of trip_times rows. A ``LINE_COLUMN`` column, when there is one, gives
+        each row's line in the member (rows sorted by trip elsewhere, after :class:`Scattered`)."""
         self.timetable, self._seen = Timetable(), set()
         header, batches = _batches(stream)
         missing = [name for name in REQUIRED if name not in header]
@@ -104,18 +106,13 @@ class TimetableReader:
             raise ValueError(f"missing column {', '.join(missing)}")
         lines = 2  # the first row's line: the header is line 1
         held: pa.Table | None = None
-        if whole:
-            blocks = list(batches)
-            if not blocks:
-                return
-            table = pa.Table.from_batches(blocks)
-            table = table.append_column("line", _numbers(2, table.num_rows))
-            order = pc.sort_indices(table, [("trip_id", "ascending"), ("line", "ascending")])
-            yield from self._chunk(table.take(order))
-            return
         for batch in batches:
             table = pa.Table.from_batches([batch])
-            table = table.append_column("line", _numbers(lines, table.num_rows))
+            if LINE_COLUMN in header:
+                numbers = pc.cast(table.column(LINE_COLUMN), pa.int64())
+                table = table.drop_columns([LINE_COLUMN]).append_column("line", numbers)
+            else:
+                table = table.append_column("line", _numbers(lines, table.num_rows))
             lines += table.num_rows
             if held is not None:
                 table = pa.concat_tables([held, table])
@@ -191,13 +188,32 @@ class TimetableReader:
         return not found
 
 
+def numbered(stream: IO[bytes]) -> tuple[list[str], Iterator[bytes]]:
+    """The member's columns that are read, and CSV blocks of them (no header) with each row's
+    line last (``LINE_COLUMN``): what PostgreSQL sorts by trip for a scattered member."""
+    header, batches = _batches(stream)
+    kept = [name for name in (*REQUIRED, *OPTIONAL) if name in header]
+
+    def blocks() -> Iterator[bytes]:
+        lines = 2
+        for batch in batches:
+            table = pa.Table.from_batches([batch]).select(kept)
+            table = table.append_column(LINE_COLUMN, _numbers(lines, table.num_rows))
+            lines += table.num_rows
+            out = io.BytesIO()
+            pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False))
+            yield out.getvalue()
+
+    return kept, blocks()
+
+
 def _batches(stream: IO[bytes]) -> tuple[list[str], Iterator[pa.RecordBatch]]:
     reader = pacsv.open_csv(
         stream,
         read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
         parse_options=pacsv.ParseOptions(newlines_in_values=False),
         convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in (*REQUIRED, *OPTIONAL)},
+            column_types={name: pa.string() for name in (*REQUIRED, *OPTIONAL, LINE_COLUMN)},
             strings_can_be_null=True,  # "" reads as absent
             include_columns=None,
         ),
