@@ -57,6 +57,12 @@ def test_hours_of_any_width_read_the_same(hour: str) -> None:
     assert rows[0][4:6] == [f"{{{int(hour) * 3600 + 309},29400}}", "{28800,29400}"]
 
 
+def test_a_time_given_only_as_departure_or_arrival_is_both() -> None:
+    rows, _, _ = _read(HEADER + "T1,,08:00:00,A,1,,\nT1,08:10:00,,B,2,,\nT1,,,C,3,,\n")
+
+    assert rows[0][4:6] == ["{28800,29400,NULL}", "{28800,29400,NULL}"]
+
+
 def test_a_trip_s_rows_are_put_in_stop_sequence_order() -> None:
     rows, _, _ = _read(HEADER + "T1,08:10:00,08:10:00,C,30,,\nT1,08:00:00,08:00:00,A,10,,\n")
 

@@ -266,8 +266,9 @@ class _Columns:
         self.sequence_ok = pc.utf8_is_digit(raw_sequence)
         self.sequence = _integers(raw_sequence, self.sequence_ok)
         arrival, self.arrival_ok = _seconds(self.columns["arrival_time"])
-        if pc.all(pc.equal(self.columns["arrival_time"], self.columns["departure_time"])).as_py():
-            departure, self.departure_ok = arrival, self.arrival_ok  # the common case
+        written = [pc.fill_null(self.columns[name], "") for name in OPTIONAL[:2]]
+        if pc.all(pc.equal(*written)).as_py():  # the common case; an absent time is ""
+            departure, self.departure_ok = arrival, self.arrival_ok
         else:
             departure, self.departure_ok = _seconds(self.columns["departure_time"])
         self.arrival = pc.coalesce(arrival, departure)
