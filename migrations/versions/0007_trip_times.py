@@ -4,6 +4,7 @@ transport_stop_times held a row per stop time (a million for Rouen's scale), whi
 and indexing a feed several times slower than reading it. transport_trip_times holds one row per
 trip, its times as arrays; transport_pattern_stops lists, once per pattern (trips calling at the
 same stops in the same order), the stops in order. Loaded versions are converted here.
+transport_trips.start_seconds goes: a trip's start is its first stop's departure, in the arrays.
 
 Revision ID: 0007_trip_times
 Revises: 0006_transport_partitions
@@ -92,9 +93,17 @@ def upgrade() -> None:
         op.execute("DROP TABLE gtfs_migrated_trips")
         op.execute("DROP TABLE gtfs_migrated_patterns")
     op.execute("DROP TABLE transport_stop_times")  # and its partitions
+    # A trip's start is its first stop's departure, read from transport_trip_times.
+    op.execute("ALTER TABLE transport_trips DROP COLUMN start_seconds")
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE transport_trips ADD COLUMN start_seconds integer")
+    op.execute(
+        "UPDATE transport_trips t SET start_seconds = tt.departure_seconds[1]"
+        " FROM transport_trip_times tt"
+        " WHERE tt.feed_version = t.feed_version AND tt.trip_id = t.trip_id"
+    )
     op.execute(
         "CREATE TABLE transport_stop_times ("
         " feed_version integer NOT NULL,"

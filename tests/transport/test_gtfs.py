@@ -151,8 +151,10 @@ class TestImport:
             ("TCAR:2", 3, 5 * 3600 + 189, 5 * 3600 + 189, 0, 0, None),
         ]
         trips_loaded = await raw.fetch(
-            "SELECT trip_id, shape_id, start_seconds, wheelchair_accessible, headsign"
-            " FROM transport_trips WHERE feed_version = $1 ORDER BY trip_id",
+            "SELECT t.trip_id, t.shape_id, tt.departure_seconds[1], t.wheelchair_accessible,"
+            " t.headsign FROM transport_trips t JOIN transport_trip_times tt"
+            " ON tt.feed_version = t.feed_version AND tt.trip_id = t.trip_id"
+            " WHERE t.feed_version = $1 ORDER BY t.trip_id",
             version,
         )
         assert [tuple(r) for r in trips_loaded] == [

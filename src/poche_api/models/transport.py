@@ -157,7 +157,6 @@ class Trip(Base):
     block_id: Mapped[str | None] = mapped_column(GTFS_ID)
     shape_id: Mapped[str | None] = mapped_column(GTFS_ID)
     wheelchair_accessible: Mapped[int] = mapped_column(SmallInteger)
-    start_seconds: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         Index("ix_transport_trips_route", "feed_version", "route_id", "direction_id"),

@@ -3,8 +3,7 @@
 Every GTFS table is partitioned by ``feed_version``: a version's rows live in their own tables
 in the ``gtfs_versions`` schema, loaded without indexes, indexed once (by sorting, with
 parallel workers) and attached in the transaction that records the version. The switch flips
-the active flag; the replaced versions' tables are dropped, not deleted row by row. Trips wait
-in a temporary table until stop_times give each its first departure, then land in one INSERT.
+the active flag; the replaced versions' tables are dropped, not deleted row by row.
 
 trips and shapes are streamed as raw CSV bytes straight into ``COPY``: PostgreSQL parses them,
 and the references are checked with set-based SQL that names the first offending lines.
@@ -231,7 +230,6 @@ class _Loader:
         self.counts: dict[str, int] = {}
         self.names = set(archive.namelist())
         self.tables: dict[str, str] = {}  # parent table → this version's member of it, if loaded
-        self.staged: dict[str, str] = {}  # parent table → the temporary table its rows wait in
         self.seconds: dict[str, float] = {}
         self._since = time.perf_counter()
 
@@ -249,38 +247,7 @@ class _Loader:
     def table(self, parent: str) -> str:
         """This version's table of ``parent`` (or the one its rows wait in); an empty one if its
         member was not loaded."""
-        return self.staged.get(parent) or self.tables.get(parent) or partition(parent, self.version)
-
-    async def stage(self, parent: str) -> str:
-        """A temporary table like ``parent`` (not written to the WAL), for rows that get columns
-        computed later: one INSERT then writes them once, where an UPDATE would write them twice
-        and leave the dead copies to every index build and ANALYZE after it."""
-        name = f"pg_temp.gtfs_{parent}_{int(self.version)}"
-        await self.connection.execute(
-            f"CREATE TEMPORARY TABLE {name.split('.')[1]} (LIKE {parent} INCLUDING DEFAULTS)"
-            " ON COMMIT DROP"
-        )
-        self.staged[parent] = name
-        return name
-
-    async def unstage(self, parent: str, computed: dict[str, str], joins: str = "") -> None:
-        """Move the staged rows of ``parent`` into this version's table, the ``computed``
-        columns from their SQL expressions (``s`` is the staged row; ``joins`` may add more)."""
-        staged = self.staged.pop(parent)
-        target = await self.create(parent)
-        columns = [
-            row[0]
-            for row in await self.connection.fetch(
-                "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0"
-                " AND NOT attisdropped ORDER BY attnum",
-                parent,
-            )
-        ]
-        values = ", ".join(computed.get(column, f"s.{column}") for column in columns)
-        await self.connection.execute(
-            f"INSERT INTO {target} ({', '.join(columns)}) SELECT {values} FROM {staged} s {joins}"  # noqa: S608 - names are ours
-        )
-        await self.connection.execute(f"DROP TABLE {staged}")
+        return self.tables.get(parent) or partition(parent, self.version)
 
     async def create(self, parent: str) -> str:
         """This version's table of ``parent``: same columns, no index yet, and the check that
@@ -336,16 +303,15 @@ class _Loader:
             self.progress(member, len(batch))
         return len(batch)
 
-    async def copy_raw(self, member: str, *, staged: bool = False) -> int:
-        """Stream ``member``'s bytes into COPY (CSV): PostgreSQL parses and converts each row.
-        ``staged``: into a temporary table, for :meth:`unstage` to move."""
+    async def copy_raw(self, member: str) -> int:
+        """Stream ``member``'s bytes into COPY (CSV): PostgreSQL parses and converts each row."""
         parent, fields = COPIED_MEMBERS[member]
         header = _header(self.archive, member)
         by_name = {field.name: field for field in fields}
         missing = [f.name for f in fields if f.required and f.name not in header]
         if missing:
             raise InvalidFeed([*self.errors, f"{member}: missing column {', '.join(missing)}"])
-        target = await (self.stage(parent) if staged else self.create(parent))
+        target = await self.create(parent)
         # Turn the copied table into one that takes the member's columns as they come: raw
         # columns for converted fields (their target generated from them), throwaway columns
         # for fields we do not keep. All of it is dropped again before the table is attached.
@@ -771,7 +737,7 @@ async def _load(loader: _Loader) -> tuple[str, date | None, date | None]:
     if "shapes.txt" in loader.names:
         await loader.copy_raw("shapes.txt")
 
-    await loader.copy_raw("trips.txt", staged=True)
+    await loader.copy_raw("trips.txt")
     routes_table = loader.table("transport_routes")
     await loader.first_errors(
         "trips.txt",
@@ -784,21 +750,14 @@ async def _load(loader: _Loader) -> tuple[str, date | None, date | None]:
     )
     loader.lap("references")
     await loader.load_timetable()
-    if not loader.errors:
-        # Trips land with their first departure; shapes are optional: a trip's dangling
-        # shape_id is dropped, not fatal.
-        shape = "NULL"
-        if "transport_shapes" in loader.tables:
-            shapes = loader.tables["transport_shapes"]
-            shape = f"CASE WHEN s.shape_id IN (SELECT shape_id FROM {shapes}) THEN s.shape_id END"  # noqa: S608 - table names are ours
-        # A trip's first departure: its first stop's (GTFS requires times there).
-        await loader.unstage(
-            "transport_trips",
-            {"start_seconds": "p.departure_seconds[1]", "shape_id": shape},
-            f"LEFT JOIN {loader.table('transport_trip_times')} p ON p.trip_id = s.trip_id",
-        )
-    loader.lap("references")
     trips = loader.table("transport_trips")
+    # Shapes are optional: a trip's dangling shape_id is dropped, not fatal (few rows, if any).
+    shapes = loader.tables.get("transport_shapes")
+    dangling = f"shape_id NOT IN (SELECT shape_id FROM {shapes})" if shapes else "true"  # noqa: S608 - table names are ours
+    await loader.connection.execute(
+        f"UPDATE {trips} SET shape_id = NULL WHERE shape_id IS NOT NULL AND {dangling}"  # noqa: S608 - table names are ours
+    )
+    loader.lap("references")
 
     if "frequencies.txt" in loader.names:
         known = await loader.connection.fetch(f"SELECT trip_id FROM {trips}")  # noqa: S608

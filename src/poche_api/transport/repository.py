@@ -26,7 +26,9 @@ _DEPARTURE_COLUMNS = (
     "tt.trip_id, tt.stop_sequences[ps.position] AS stop_sequence, ps.stop_id, "
     "tt.departure_seconds[ps.position] AS departure_seconds, "
     "tt.stop_headsigns[ps.position] AS stop_headsign, "
-    "t.route_id, t.headsign, t.direction_id, t.wheelchair_accessible, t.start_seconds, "
+    "t.route_id, t.headsign, t.direction_id, t.wheelchair_accessible, "
+    # A trip's start: its first stop's departure (GTFS requires times there).
+    "tt.departure_seconds[1] AS start_seconds, "
     "r.short_name, r.long_name, r.color, r.text_color, r.route_type"
 )
 _DEPARTURE_JOINS = (
