@@ -416,13 +416,15 @@ class _Loader:
         target = await self.create("transport_trip_times")
         reported = len(self.errors)
         try:
-            if not await self._copy_timetable(reader, target, self._open_stop_times):
+            if not await self._copy_timetable(
+                reader, target, lambda: self.archive.open("stop_times.txt")
+            ):
                 del self.errors[reported:]  # the second read reports them again
                 await self.connection.execute(f"TRUNCATE {target}")
                 with tempfile.TemporaryDirectory(prefix="gtfs-") as folder:
                     by_trip = Path(folder) / "stop_times.csv"
                     await self._sort_stop_times_by_trip(by_trip)
-                    await self._copy_timetable(reader, target, by_trip.open)
+                    await self._copy_timetable(reader, target, lambda: by_trip.open("rb"))
         except InvalidFeed:  # too many errors already
             raise
         except ValueError as exc:  # a missing column, or CSV that Arrow cannot read
@@ -441,11 +443,8 @@ class _Loader:
         self.counts["patterns"] = len(timetable.patterns)
         self.lap("stop_times.txt")
 
-    def _open_stop_times(self, mode: str = "rb") -> IO[bytes]:
-        return self.archive.open("stop_times.txt")
-
     async def _copy_timetable(
-        self, reader: TimetableReader, target: str, open_member: Callable[[str], IO[bytes]]
+        self, reader: TimetableReader, target: str, open_member: Callable[[], IO[bytes]]
     ) -> bool:
         """Copy the member's trip rows into ``target``; False when its trips are scattered
         (the copy stops there: the caller empties ``target`` and sorts the member by trip)."""
@@ -454,7 +453,7 @@ class _Loader:
 
         async def chunks() -> AsyncIterator[bytes]:
             nonlocal done, scattered
-            with open_member("rb") as raw:
+            with open_member() as raw:
                 blocks = reader.read(raw)
                 while True:
                     try:
