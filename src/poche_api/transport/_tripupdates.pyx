@@ -249,7 +249,6 @@ cdef class TripUpdate:
     cdef readonly object direction_id
     cdef readonly int relationship
     cdef readonly bint is_deleted
-    cdef readonly long long header_timestamp
     cdef bytes _body
     cdef Py_ssize_t _start
     cdef Py_ssize_t _end
@@ -317,9 +316,7 @@ cdef class TripUpdate:
         return None, (_said(&before) if has_before else None)
 
 
-cdef TripUpdate _trip(
-    bytes body, Bytes p, Py_ssize_t start, Py_ssize_t end, long long header_timestamp
-):
+cdef TripUpdate _trip(bytes body, Bytes p, Py_ssize_t start, Py_ssize_t end):
     """The entity's TripUpdate, or None when it has none. Every stop time update is read once
     here, so a malformed one fails the feed, not a later departure."""
     cdef uint64_t key, value
@@ -335,7 +332,6 @@ cdef TripUpdate _trip(
             if trip is None:
                 trip = TripUpdate.__new__(TripUpdate)
                 trip._body, trip._start, trip._end = body, start, end
-                trip.header_timestamp = header_timestamp
             n = _length(p, &pos, end)
             stop = pos + n
             while pos < stop:
@@ -394,10 +390,16 @@ def read_feed(bytes body not None):
     cdef bint versioned = False
     cdef list trips = []
     cdef TripUpdate trip
-    # The header may follow the entities on the wire: a first walk reads it and skips them.
-    while pos < end:
+    while pos < end:  # the header may come before or after the entities
         key = _varint(p, &pos, end)
-        if key == FEED_HEADER:
+        if key == FEED_ENTITY:
+            n = _length(p, &pos, end)
+            entities += 1
+            trip = _trip(body, p, pos, pos + n)
+            if trip is not None:
+                trips.append(trip)
+            pos += n
+        elif key == FEED_HEADER:
             n = _length(p, &pos, end)
             stop = pos + n
             while pos < stop:
@@ -414,16 +416,4 @@ def read_feed(bytes body not None):
             pos = _skip(p, pos, end, key)
     if not versioned:
         raise DecodeError("no FeedHeader")
-    pos = 0
-    while pos < end:
-        key = _varint(p, &pos, end)
-        if key == FEED_ENTITY:
-            n = _length(p, &pos, end)
-            entities += 1
-            trip = _trip(body, p, pos, pos + n, timestamp)
-            if trip is not None:
-                trips.append(trip)
-            pos += n
-        else:
-            pos = _skip(p, pos, end, key)
     return timestamp, entities, trips

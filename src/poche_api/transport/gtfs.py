@@ -160,8 +160,8 @@ class Field:
     """How one GTFS field lands in a column when the member is copied as raw CSV.
 
     A field with ``expression`` is parsed into a ``gtfs_<field>`` column of ``raw_type`` and
-    ``column`` is generated from it (``{}`` stands for the raw columns in ``uses``); without
-    one, COPY parses the field straight into ``column``. ``absent`` fills a column whose field
+    ``column`` is generated from it; without one, COPY parses the field straight into
+    ``column``. ``absent`` fills a column whose field
     the member lacks.
     """
 
@@ -170,7 +170,6 @@ class Field:
     raw_type: str
     required: bool = False
     expression: str | None = None
-    uses: tuple[str, ...] = ()
     absent: str | None = None
 
 
@@ -339,12 +338,10 @@ class _Loader:
                 continue
             column = field.column.split()[0]
             alter.append(f"DROP COLUMN {column}")
-            if any(name in seen for name in (field.name, *field.uses)):
-                expression = field.expression
-                for used in field.uses:
-                    if used not in seen:
-                        expression = expression.replace(f"gtfs_{used}", "NULL::interval")
-                alter.append(f"ADD COLUMN {field.column} GENERATED ALWAYS AS ({expression}) STORED")
+            if field.name in seen:
+                alter.append(
+                    f"ADD COLUMN {field.column} GENERATED ALWAYS AS ({field.expression}) STORED"
+                )
                 generated.append(column)
             else:
                 default = f" DEFAULT {field.absent}" if field.absent is not None else ""

@@ -320,29 +320,29 @@ class TransportService:
         end: datetime,
         age: float | None,
     ) -> list[schemas.Departure]:
-        hits: list[tuple[realtime.TripRealtime, realtime.StopUpdate, str | None]] = []
+        # (trip_id, route_id, the trip, its update at one of the stops, its last stop)
+        hits: list[tuple[str, str, realtime.TripRealtime, realtime.StopUpdate, str | None]] = []
         for trip in index.added:
-            if trip.trip_id is None or trip.route_id is None:  # no id or line to show it by
+            trip_id, route_id = trip.trip_id, trip.route_id
+            if trip_id is None or route_id is None:  # no id or line to show it by
                 continue
             updates = realtime.stop_updates(trip)
             for update in updates[:-1]:  # the last stop is an arrival
                 if update.stop_id in stop_ids and update.time is not None:
                     at = datetime.fromtimestamp(update.time, UTC)
                     if now - timedelta(seconds=30) <= at <= end:
-                        hits.append((trip, update, updates[-1].stop_id))
+                        hits.append((trip_id, route_id, trip, update, updates[-1].stop_id))
         if not hits:
             return []
-        routes = await self.repository.routes_by_id(
-            version.id, [t.route_id for t, _, _ in hits if t.route_id is not None]
-        )
+        routes = await self.repository.routes_by_id(version.id, [hit[1] for hit in hits])
         last_stops = await self.repository.stops_by_id(
-            version.id, [last for _, _, last in hits if last]
+            version.id, [last for *_, last in hits if last]
         )
         zone = ZoneInfo(version.timezone)
         found = []
-        for trip, update, last_stop_id in hits:
-            route = routes.get(trip.route_id or "")
-            if trip.trip_id is None or route is None or update.time is None or not update.stop_id:
+        for trip_id, route_id, trip, update, last_stop_id in hits:
+            route = routes.get(route_id)
+            if route is None or update.time is None or not update.stop_id:
                 continue
             last = last_stops.get(last_stop_id or "")
             day = (
@@ -352,7 +352,7 @@ class TransportService:
             )
             found.append(
                 schemas.Departure(
-                    trip_id=trip.trip_id,
+                    trip_id=trip_id,
                     service_date=day,
                     line=line_summary(route),
                     headsign=last.name if last else None,

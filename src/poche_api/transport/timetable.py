@@ -239,6 +239,20 @@ def _hold_last_trip(table: pa.Table) -> tuple[pa.Table | None, pa.Table]:
     return table.slice(0, start), table.slice(start)
 
 
+# The converted columns of _Columns, reordered together.
+_PER_ROW = (
+    "trip",
+    "stop",
+    "line",
+    "sequence",
+    "arrival",
+    "departure",
+    "pickup",
+    "drop_off",
+    "headsign",
+)
+
+
 class _Columns:
     """The member's columns of one block, converted: absent optional columns read as nulls."""
 
@@ -299,9 +313,7 @@ class _Columns:
             pa.table({"trip": trip_index, "sequence": self.sequence}),
             [("trip", "ascending"), ("sequence", "ascending")],
         )
-        for name in ("trip", "stop", "line", "sequence", "arrival", "departure"):
-            setattr(self, name, pc.take(getattr(self, name), order))
-        for name in ("pickup", "drop_off", "headsign"):
+        for name in _PER_ROW:
             setattr(self, name, pc.take(getattr(self, name), order))
 
     def trip_starts(self) -> pa.Array:
